@@ -1,0 +1,56 @@
+/** The path under which an ssehub server mounts its endpoints by default. */
+export const DEFAULT_BASE_PATH = '/api/v1/sse';
+
+/** Where a client connects: its group and id, plus what EventSource cannot send as headers. */
+export interface StreamParams {
+  /** The client's group, e.g. `notifications` or `challenge_42`. */
+  group: string;
+  /** The client's id within the group, e.g. a user id. */
+  id: string;
+  /** Sent as `?token=`, because EventSource cannot set an `Authorization` header. */
+  token?: string;
+  /** Sent as `?lastEventId=` so the server can replay what was missed (see {@link withLastEventId}). */
+  lastEventId?: string;
+}
+
+/**
+ * Builds the URL of ssehub's stream endpoint:
+ * `${base}/stream/${group}/${id}?token=…&lastEventId=…`, with each path segment URI-encoded.
+ *
+ * @param base - Where the server mounts ssehub, e.g. {@link DEFAULT_BASE_PATH} or
+ *   `https://api.example.com/api/v1/sse`. A trailing slash is ignored.
+ * @example
+ * ```ts
+ * streamUrl('/api/v1/sse', { group: 'notifications', id: 'user 1', token: 't' });
+ * // '/api/v1/sse/stream/notifications/user%201?token=t'
+ * ```
+ */
+export function streamUrl(base: string, params: StreamParams): string {
+  const path = `${base.replace(/\/+$/, '')}/stream/${encodeURIComponent(params.group)}/${encodeURIComponent(params.id)}`;
+  const query = new URLSearchParams();
+  if (params.token !== undefined) query.set('token', params.token);
+  if (params.lastEventId) query.set('lastEventId', params.lastEventId);
+  const search = query.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+/**
+ * Returns `url` with its `lastEventId` query parameter set to `lastEventId` (replacing any
+ * previous one), or removed when `lastEventId` is empty. Works on relative and absolute URLs and
+ * keeps the fragment.
+ *
+ * A freshly constructed EventSource cannot send the `Last-Event-ID` header, so ssehub's server
+ * also accepts the id as this query parameter.
+ */
+export function withLastEventId(url: string, lastEventId: string | undefined): string {
+  const hashAt = url.indexOf('#');
+  const hash = hashAt === -1 ? '' : url.slice(hashAt);
+  const beforeHash = hashAt === -1 ? url : url.slice(0, hashAt);
+  const queryAt = beforeHash.indexOf('?');
+  const path = queryAt === -1 ? beforeHash : beforeHash.slice(0, queryAt);
+  const query = new URLSearchParams(queryAt === -1 ? '' : beforeHash.slice(queryAt + 1));
+  if (lastEventId) query.set('lastEventId', lastEventId);
+  else query.delete('lastEventId');
+  const search = query.toString();
+  return `${path}${search ? `?${search}` : ''}${hash}`;
+}

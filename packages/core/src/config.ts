@@ -1,0 +1,86 @@
+import type { SlowClientPolicy } from './connection.js';
+import type { HandlerOptions } from './http.js';
+import type { HubOptions } from './hub.js';
+
+/** Environment variables as a plain object (`process.env`, `Deno.env.toObject()`, `Bun.env`). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads the standard `SSE_*` variables every ssehub app understands, so the example apps and the
+ * demo are configured the same way on every runtime:
+ *
+ * | variable | option |
+ * | --- | --- |
+ * | `SSE_SECRET` | `jwtSecret`: HS256 token auth on streams |
+ * | `SSE_PUBLISH_KEY` | `publisherKey` for publish, disconnect, info, metrics |
+ * | `SSE_BASE` | `base` (default `/api/v1/sse`) |
+ * | `SSE_CORS_ORIGINS` | `cors.origin`: `*` or a comma-separated list; `SSE_CORS_CREDENTIALS=1` |
+ * | `SSE_HEARTBEAT_MS`, `SSE_RETRY_MS`, `SSE_IDLE_TIMEOUT_MS`, `SSE_SWEEP_MS` | timings |
+ * | `SSE_MAX_QUEUED_EVENTS`, `SSE_MAX_QUEUED_BYTES`, `SSE_SLOW_POLICY` | slow-client handling |
+ * | `SSE_HISTORY_MAX`, `SSE_HISTORY_MAX_AGE_MS` | replay history bounds |
+ * | `SSE_MAX_CONNECTIONS`, `SSE_MAX_PER_CLIENT`, `SSE_MAX_PER_IP`, `SSE_MAX_BODY` | limits |
+ *
+ * Throws a `RangeError` naming the variable when a value is malformed.
+ */
+export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOptions } {
+  const number = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0)
+      throw new RangeError(`${name} must be a non-negative number, got "${raw}"`);
+    return value;
+  };
+  const text = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+  const policy = text('SSE_SLOW_POLICY');
+  if (policy !== undefined && policy !== 'disconnect' && policy !== 'drop-oldest') {
+    throw new RangeError(`SSE_SLOW_POLICY must be "disconnect" or "drop-oldest", got "${policy}"`);
+  }
+  const origins = text('SSE_CORS_ORIGINS');
+  const hub: HubOptions = {
+    heartbeatMs: number('SSE_HEARTBEAT_MS'),
+    retryMs: number('SSE_RETRY_MS'),
+    idleTimeoutMs: number('SSE_IDLE_TIMEOUT_MS'),
+    sweepIntervalMs: number('SSE_SWEEP_MS'),
+    maxQueuedEvents: number('SSE_MAX_QUEUED_EVENTS'),
+    maxQueuedBytes: number('SSE_MAX_QUEUED_BYTES'),
+    slowClientPolicy: policy as SlowClientPolicy | undefined,
+    history: { maxEvents: number('SSE_HISTORY_MAX'), maxAgeMs: number('SSE_HISTORY_MAX_AGE_MS') },
+  };
+  const handler: HandlerOptions = {
+    base: text('SSE_BASE'),
+    jwtSecret: text('SSE_SECRET'),
+    publisherKey: text('SSE_PUBLISH_KEY'),
+    maxBodyBytes: number('SSE_MAX_BODY'),
+    cors:
+      origins === undefined
+        ? undefined
+        : {
+            origin: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()),
+            credentials: env.SSE_CORS_CREDENTIALS === '1' || env.SSE_CORS_CREDENTIALS === 'true',
+          },
+    limits: {
+      maxConnections: number('SSE_MAX_CONNECTIONS'),
+      maxConnectionsPerClient: number('SSE_MAX_PER_CLIENT'),
+      maxConnectionsPerIp: number('SSE_MAX_PER_IP'),
+    },
+  };
+  return { hub: strip(hub), handler: strip(handler) };
+}
+
+/** Drops undefined keys so spreading the result never overrides a default with undefined. */
+function strip<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) {
+    const v = value[key];
+    if (v === undefined) delete value[key];
+    else if (
+      v !== null &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      Object.getPrototypeOf(v) === Object.prototype
+    ) {
+      strip(v as object);
+    }
+  }
+  return value;
+}

@@ -1,0 +1,141 @@
+import { concatBytes } from './encoding.js';
+import type { ConnectionControl, Sink } from './sink.js';
+import type { ClientInfo } from './target.js';
+
+/** Why a connection ended. */
+export type DisconnectReason =
+  /** The client went away (tab closed, network lost). */
+  | 'client-closed'
+  /** The server disconnected the client (`hub.disconnect`); the browser reconnects. */
+  | 'kicked'
+  /** The client could not keep up: its queue overflowed under the `disconnect` policy. */
+  | 'slow'
+  /** Nothing drained for `idleTimeoutMs`. */
+  | 'stalled'
+  /** The hub closed. */
+  | 'shutdown'
+  /** The transport failed. */
+  | 'error';
+
+/** What a connection does when its queue overflows. */
+export type SlowClientPolicy = 'disconnect' | 'drop-oldest';
+
+/** The hub internals a connection calls back into. */
+export interface ConnectionOwner {
+  scheduleFlush(connection: Connection): void;
+  release(connection: Connection, reason: DisconnectReason, error?: unknown): void;
+  countWrite(bytes: number): void;
+  countDropped(events: number): void;
+  readonly maxQueuedEvents: number;
+  readonly maxQueuedBytes: number;
+  readonly policy: SlowClientPolicy;
+  now(): number;
+}
+
+/**
+ * One open event stream. Events queue here while the transport is busy, bounded in count and
+ * bytes; everything queued in one tick leaves as one chunk.
+ */
+export class Connection implements ClientInfo, ConnectionControl {
+  /** Unique within the process. */
+  readonly connectionId: string;
+  readonly openedAt: number;
+  /** When bytes were last handed to the transport. */
+  lastWriteAt: number;
+  /** Since when the transport has refused more bytes (0 when it takes them). */
+  blockedSince = 0;
+  /** Queued while flushing is scheduled or the transport is blocked. */
+  queue: Uint8Array[] = [];
+  queuedBytes = 0;
+  /** Scheduled for the hub's next flush. */
+  scheduled = false;
+  /** Live events held back while the history is replayed, with their ids. */
+  held: { id: string; bytes: Uint8Array }[] | undefined;
+  isClosed = false;
+
+  constructor(
+    readonly group: string,
+    readonly id: string,
+    readonly meta: Readonly<Record<string, unknown>>,
+    readonly remoteAddress: string | undefined,
+    readonly sink: Sink,
+    readonly owner: ConnectionOwner,
+    connectionId: string,
+  ) {
+    this.connectionId = connectionId;
+    this.openedAt = this.lastWriteAt = owner.now();
+  }
+
+  /** Queues an event's bytes; `eventId` lets replay drop live duplicates at the seam. */
+  enqueue(bytes: Uint8Array, eventId?: string): void {
+    if (this.isClosed) return;
+    if (this.held !== undefined && eventId !== undefined) {
+      this.held.push({ id: eventId, bytes });
+      return;
+    }
+    this.push(bytes);
+  }
+
+  /** Queues bytes regardless of replay state. */
+  push(bytes: Uint8Array): void {
+    if (this.isClosed) return;
+    const owner = this.owner;
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.byteLength;
+    if (this.queue.length > owner.maxQueuedEvents || this.queuedBytes > owner.maxQueuedBytes) {
+      if (this.blockedSince === 0) {
+        // Not slow, just a large burst in one tick: write now instead of waiting.
+        this.flush();
+        return;
+      }
+      if (owner.policy === 'disconnect') {
+        owner.release(this, 'slow');
+        return;
+      }
+      let dropped = 0;
+      while (
+        this.queue.length > 1 &&
+        (this.queue.length > owner.maxQueuedEvents || this.queuedBytes > owner.maxQueuedBytes)
+      ) {
+        this.queuedBytes -= this.queue.shift()!.byteLength;
+        dropped++;
+      }
+      owner.countDropped(dropped);
+      return;
+    }
+    if (!this.scheduled && this.blockedSince === 0) {
+      this.scheduled = true;
+      owner.scheduleFlush(this);
+    }
+  }
+
+  /** Hands everything queued to the transport as one chunk. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.isClosed || this.blockedSince !== 0 || this.queue.length === 0) return;
+    const chunk = concatBytes(this.queue, this.queuedBytes);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.lastWriteAt = this.owner.now();
+    this.owner.countWrite(chunk.byteLength);
+    if (!this.sink.write(chunk)) this.blockedSince = this.lastWriteAt;
+  }
+
+  /** Ends replay: releases held live events that the replay did not already deliver. */
+  endReplay(replayedIds: ReadonlySet<string>): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held === undefined) return;
+    for (const { id, bytes } of held) if (!replayedIds.has(id)) this.push(bytes);
+  }
+
+  drain(): void {
+    if (this.blockedSince === 0) return;
+    this.blockedSince = 0;
+    this.flush();
+  }
+
+  closed(error?: unknown): void {
+    this.owner.release(this, error === undefined ? 'client-closed' : 'error', error);
+  }
+}

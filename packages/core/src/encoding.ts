@@ -1,0 +1,142 @@
+import { SSEError } from './errors.js';
+
+/**
+ * Spec-exact Server-Sent Events encoding (WHATWG HTML, "Server-sent events").
+ *
+ * Every field value is written as `name: value` (one space, which the parser strips), data is
+ * split into one `data:` line per line of the payload (CRLF, LF and lone CR all end a line, as the
+ * parser reads them), and an event ends with an empty line. Event names and ids are the only
+ * fields a parser cannot carry a line break in, so values with CR, LF or NUL are refused.
+ */
+
+const encoder = new TextEncoder();
+const LINE_BREAK = /\r\n|\r|\n/;
+const FORBIDDEN_IN_FIELD = /[\r\n\0]/;
+
+/** An event as written to the wire. */
+export interface EncodableEvent {
+  /** The event type; the browser dispatches `message` when absent. */
+  event?: string | undefined;
+  /** The payload: strings go as they are, anything else as JSON. `undefined` writes no data line. */
+  data?: unknown;
+  /** The event id; the browser sends it back as `Last-Event-ID` when it reconnects. */
+  id?: string | undefined;
+  /** Reconnection delay for the browser, in milliseconds. */
+  retry?: number | undefined;
+}
+
+/** Throws unless `name` can be written as an `event:` field. */
+export function assertEventName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || FORBIDDEN_IN_FIELD.test(name)) {
+    throw new SSEError(
+      'invalid_event_name',
+      `Invalid event name ${JSON.stringify(name)}: it must be a non-empty string without CR, LF or NUL.`,
+    );
+  }
+}
+
+/** Throws unless `id` can be written as an `id:` field. */
+export function assertEventId(id: string): void {
+  if (typeof id !== 'string' || FORBIDDEN_IN_FIELD.test(id)) {
+    throw new SSEError(
+      'invalid_event_id',
+      `Invalid event id ${JSON.stringify(id)}: it must be a string without CR, LF or NUL.`,
+    );
+  }
+}
+
+function assertRetry(retry: number): void {
+  if (!Number.isSafeInteger(retry) || retry < 0) {
+    throw new SSEError(
+      'invalid_retry',
+      `Invalid retry ${retry}: it must be a non-negative integer.`,
+    );
+  }
+}
+
+/**
+ * Serialises a payload once: strings as they are, everything else with `JSON.stringify`.
+ * Cycles, BigInt and values JSON cannot represent (functions, symbols, `undefined`) are an error.
+ */
+export function serializeData(data: unknown): string {
+  if (typeof data === 'string') return data;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (cause) {
+    throw new SSEError(
+      'unserializable_data',
+      `Event data cannot be serialised to JSON: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  if (json === undefined) {
+    throw new SSEError(
+      'unserializable_data',
+      `Event data of type ${typeof data} has no JSON form.`,
+    );
+  }
+  return json;
+}
+
+function dataLines(text: string): string {
+  if (!LINE_BREAK.test(text)) return `data: ${text}\n`;
+  let out = '';
+  for (const line of text.split(LINE_BREAK)) out += `data: ${line}\n`;
+  return out;
+}
+
+/** Encodes an event to its text form, validating every field. */
+export function formatEvent(event: EncodableEvent): string {
+  let out = '';
+  if (event.event !== undefined) {
+    assertEventName(event.event);
+    out += `event: ${event.event}\n`;
+  }
+  if (event.id !== undefined) {
+    assertEventId(event.id);
+    out += event.id === '' ? 'id\n' : `id: ${event.id}\n`;
+  }
+  if (event.retry !== undefined) {
+    assertRetry(event.retry);
+    out += `retry: ${event.retry}\n`;
+  }
+  if (event.data !== undefined) out += dataLines(serializeData(event.data));
+  // An event with no data is not dispatched by the parser; a lone id or retry still takes effect.
+  return `${out}\n`;
+}
+
+/** Encodes an event to UTF-8 bytes. Encode once, write the same bytes to every recipient. */
+export function encodeEvent(event: EncodableEvent): Uint8Array {
+  return encoder.encode(formatEvent(event));
+}
+
+/** Encodes a comment (ignored by clients; used for heartbeats and padding). */
+export function encodeComment(text = ''): Uint8Array {
+  let out = '';
+  for (const line of text.split(LINE_BREAK)) out += line === '' ? ':\n' : `: ${line}\n`;
+  return encoder.encode(`${out}\n`);
+}
+
+/** Encodes a bare `retry:` field. */
+export function encodeRetry(ms: number): Uint8Array {
+  assertRetry(ms);
+  return encoder.encode(`retry: ${ms}\n\n`);
+}
+
+/** UTF-8 encodes a string (shared encoder). */
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Joins byte chunks into one. */
+export function concatBytes(chunks: readonly Uint8Array[], totalLength: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(totalLength);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+/**
+ * Events and the app's event map.
+ *
+ * An app declares one map from event name to payload type and uses it on both sides:
+ * `new Hub<Events>()` checks every send, `@ssehub/client` types every listener.
+ *
+ * ```ts
+ * type Events = { notification: { title: string }; task_progress: { task: string; percent: number } };
+ * const hub = new Hub<Events>();
+ * hub.send('u1', 'users', typedEvent('task_progress', { task: 't1', percent: 40 }));
+ * ```
+ */
+
+/** Maps event names to their payload types. `message` is the type of events sent without a name. */
+export type EventMap = Record<string, unknown>;
+
+/** The untyped map: any name, any payload. */
+export type AnyEvents = Record<string, unknown>;
+
+/** Options every event may carry. */
+export interface EventOptions {
+  /** The app's own id; when absent the hub assigns an ordered one. No CR, LF or NUL. */
+  readonly id?: string | undefined;
+  /** Reconnection delay for the browser, in milliseconds. */
+  readonly retry?: number | undefined;
+}
+
+/** A named event whose payload matches the map. */
+export type TypedEvent<M extends EventMap> = {
+  [K in keyof M & string]: EventOptions & { readonly event: K; readonly data: M[K] };
+}[keyof M & string];
+
+/** An unnamed event (the browser dispatches it as `message`). */
+export type PlainEvent<M extends EventMap> = EventOptions & {
+  readonly event?: undefined;
+  readonly data: M extends { message: infer D } ? D : unknown;
+};
+
+/** Anything a hub typed with `M` accepts. */
+export type HubEvent<M extends EventMap = AnyEvents> = TypedEvent<M> | PlainEvent<M>;
+
+/** An event with only data (the seed's `NewEvent`). */
+export function newEvent<D>(data: D, options?: EventOptions): EventOptions & { data: D } {
+  return { ...options, data };
+}
+
+/** An event with a type (the seed's `NewTypedEvent`). */
+export function typedEvent<K extends string, D>(
+  event: K,
+  data: D,
+  options?: EventOptions,
+): EventOptions & { event: K; data: D } {
+  return { ...options, event, data };
+}
+
+/** An event with the app's own id (the seed's `NewEventWithID`), optionally typed. */
+export function eventWithId<D, K extends string | undefined = undefined>(
+  id: string,
+  data: D,
+  event?: K,
+): { id: string; data: D; event: K } {
+  return { id, data, event: event as K };
+}

@@ -1,0 +1,134 @@
+import type { Target } from './target.js';
+
+/** An event as the history keeps it: already validated and serialised. */
+export interface HistoryRecord {
+  /** The event id (assigned by the store when the app gave none). */
+  id: string;
+  readonly target: Target;
+  readonly event: string | undefined;
+  /** The serialised payload. */
+  readonly data: string;
+  readonly retry: number | undefined;
+  /** The encoded bytes, when the store keeps them (saves re-encoding on replay). */
+  bytes?: Uint8Array;
+}
+
+/** What the history holds after a client's Last-Event-ID. */
+export type ReplayResult =
+  | { readonly found: true; readonly events: readonly HistoryRecord[] }
+  /** The id is unknown or older than the history: the client must refetch its state. */
+  | { readonly found: false; readonly newestId: string | undefined };
+
+/**
+ * Where the hub keeps recent events for Last-Event-ID replay.
+ *
+ * Contract:
+ * - `append` stores the record and returns its id: the app's id when `appId` is given, otherwise a
+ *   new id that sorts after every id this store returned before. Once it returns (or resolves),
+ *   the event is retained and `since` sees it.
+ * - `since` returns, oldest first, every retained record after `lastEventId` for which `matches`
+ *   is true, or `found: false` when `lastEventId` is not retained.
+ * Either may be synchronous (memory) or asynchronous (a shared store such as Redis).
+ */
+export interface HistoryStore {
+  append(record: Omit<HistoryRecord, 'id'>, appId: string | undefined): string | Promise<string>;
+  since(
+    lastEventId: string,
+    matches: (record: HistoryRecord) => boolean,
+  ): ReplayResult | Promise<ReplayResult>;
+  close?(): void | Promise<void>;
+}
+
+/** Bounds of the in-memory history. */
+export interface MemoryHistoryOptions {
+  /** Events kept at most (default 1 000). */
+  maxEvents?: number;
+  /** Age after which an event is forgotten, in ms (default 5 minutes). */
+  maxAgeMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+let epochCounter = 0;
+
+interface Entry {
+  readonly record: HistoryRecord;
+  readonly seq: number;
+  readonly at: number;
+}
+
+/**
+ * The default history: a bounded in-memory log. Ids are `<epoch>-<sequence>`; the epoch is unique
+ * to this store, so ids from an earlier process are unknown (and get a `reset`), never confused.
+ */
+export class MemoryHistory implements HistoryStore {
+  readonly #maxEvents: number;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  readonly #epoch = `${Date.now().toString(36)}${(epochCounter++).toString(36)}`;
+  #entries: Entry[] = [];
+  #head = 0;
+  #seq = 0;
+  readonly #byId = new Map<string, number>();
+
+  constructor(options: MemoryHistoryOptions = {}) {
+    this.#maxEvents = Math.max(0, options.maxEvents ?? 1000);
+    this.#maxAgeMs = options.maxAgeMs ?? 5 * 60_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Events currently retained. */
+  get size(): number {
+    return this.#entries.length - this.#head;
+  }
+
+  append(partial: Omit<HistoryRecord, 'id'>, appId: string | undefined): string {
+    const seq = ++this.#seq;
+    const id = appId ?? `${this.#epoch}-${seq}`;
+    if (this.#maxEvents === 0) return id;
+    const record = partial as HistoryRecord;
+    record.id = id;
+    this.#entries.push({ record, seq, at: this.#now() });
+    this.#byId.set(id, seq);
+    this.#trim();
+    return id;
+  }
+
+  since(lastEventId: string, matches: (record: HistoryRecord) => boolean): ReplayResult {
+    this.#trim();
+    const seq = this.#byId.get(lastEventId);
+    const first = this.#entries[this.#head];
+    if (seq === undefined || first === undefined || seq < first.seq) {
+      return { found: false, newestId: this.#entries[this.#entries.length - 1]?.record.id };
+    }
+    const events: HistoryRecord[] = [];
+    for (let i = this.#head + (seq - first.seq) + 1; i < this.#entries.length; i++) {
+      const { record } = this.#entries[i]!;
+      if (matches(record)) events.push(record);
+    }
+    return { found: true, events };
+  }
+
+  close(): void {
+    this.#entries = [];
+    this.#head = 0;
+    this.#byId.clear();
+  }
+
+  #trim(): void {
+    const oldest = this.#now() - this.#maxAgeMs;
+    const entries = this.#entries;
+    while (this.#head < entries.length) {
+      const entry = entries[this.#head]!;
+      if (entries.length - this.#head <= this.#maxEvents && entry.at >= oldest) break;
+      // Only forget the id if no newer record reused it.
+      if (this.#byId.get(entry.record.id) === entry.seq) this.#byId.delete(entry.record.id);
+      this.#head++;
+    }
+    // Compact once the dead prefix dominates, so trimming stays O(1) amortised.
+    if (this.#head > 1024 && this.#head * 2 > entries.length) {
+      this.#entries = entries.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}

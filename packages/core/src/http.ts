@@ -1,0 +1,535 @@
+/**
+ * Request handling shared by every adapter, written once over a minimal request shape.
+ *
+ * An adapter turns its request into a `HubRequest`, calls the handler, and either writes the
+ * JSON/text response, or (for a stream) writes the headers and calls `connect(sink)` with a sink
+ * over its response. Routes, under `base` (default `/api/v1/sse`, the seed's):
+ *
+ * | route | does |
+ * | --- | --- |
+ * | `GET {base}/stream/:group/:id`, `GET {base}/stream?group=&id=` | the event stream |
+ * | `POST {base}/disconnect/:group/:id` | closes that client's connections (they reconnect) |
+ * | `GET {base}/info` | `{code: 200, data: <hub info>}` |
+ * | `POST {base}/publish` | `{group?, id?, ids?, event?, data, eventId?, retry?}`: unicast, list, group or broadcast |
+ * | `GET {base}/metrics` | Prometheus text |
+ */
+
+import type { Connection } from './connection.js';
+import { SSEError } from './errors.js';
+import type { AnyEvents, EventMap, HubEvent } from './event.js';
+import type { Hub } from './hub.js';
+import { JwtError, type StreamClaims, verifyJwt } from './jwt.js';
+import { formatMetrics } from './metrics.js';
+import type { Sink } from './sink.js';
+
+/** What the handler needs of a request. */
+export interface HubRequest {
+  readonly method: string;
+  /** The path with its query (`/api/v1/sse/stream?group=a&id=b`) or an absolute URL. */
+  readonly url: string;
+  readonly headers: { get(name: string): string | null | undefined };
+  /** `1.0`, `1.1`, `2.0`...; `Connection: keep-alive` is only sent on HTTP/1.x. */
+  readonly httpVersion?: string | undefined;
+  readonly remoteAddress?: string | undefined;
+  /** The body as text. Rejects with `BodyTooLargeError` past `limit` bytes. */
+  readBody(limit: number): Promise<string>;
+}
+
+/** Thrown by `readBody` when a body exceeds the limit. */
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
+
+/** A complete response. */
+export interface PlainResponse {
+  readonly kind: 'response';
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** An accepted stream: write `status` and `headers`, then call `connect` with a sink. */
+export interface StreamResponse {
+  readonly kind: 'stream';
+  readonly status: 200;
+  readonly headers: Record<string, string>;
+  connect(sink: Sink): Connection;
+}
+
+/** Not one of the hub's routes (a middleware passes the request on). */
+export interface PassResponse {
+  readonly kind: 'pass';
+}
+
+export type HubResponse = PlainResponse | StreamResponse | PassResponse;
+
+/** What `authorize` learns about a stream request. */
+export interface AuthorizeContext {
+  readonly group: string;
+  readonly id: string;
+  /** From `?token=`, `Authorization: Bearer` or the token cookie, in that order. */
+  readonly token: string | undefined;
+  readonly request: HubRequest;
+}
+
+/**
+ * The authorize hook's answer: `true` or `{allow: true, meta}` admits (meta is attached to the
+ * connection); `false` is 403; `{allow: false, status, message}` answers as given.
+ */
+export type AuthorizeResult =
+  | boolean
+  | { readonly allow: true; readonly meta?: Record<string, unknown> }
+  | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
+
+export interface CorsOptions {
+  /** Allowed origins: a list, `"*"`, or a test. A page's own origin is always allowed. */
+  readonly origin: readonly string[] | '*' | ((origin: string) => boolean);
+  /** Send `Access-Control-Allow-Credentials: true` (cookies on cross-origin EventSource). */
+  readonly credentials?: boolean;
+  /** Preflight cache, seconds (default 600). */
+  readonly maxAge?: number;
+}
+
+export interface HandlerOptions {
+  /** Where the routes live (default `/api/v1/sse`). */
+  readonly base?: string;
+  /** Decides who may open which (group, id). Runs before anything is written. */
+  readonly authorize?: (context: AuthorizeContext) => AuthorizeResult | Promise<AuthorizeResult>;
+  /**
+   * Built-in token auth: HS256 JWTs signed with this secret; `sub` must equal the id and
+   * `groups` must allow the group. Ignored when `authorize` is given.
+   */
+  readonly jwtSecret?: string;
+  /** Cookie that may carry the token (default `ssehub_token`). */
+  readonly tokenCookie?: string;
+  /** Requires `Authorization: Bearer <key>` on publish, disconnect, info and metrics. */
+  readonly publisherKey?: string;
+  readonly cors?: CorsOptions;
+  /** Largest publish body, bytes (default 64 KiB); larger gets 413. */
+  readonly maxBodyBytes?: number;
+  /** Limits on open streams: in total (503), per (group, id) and per remote address (429). */
+  readonly limits?: {
+    readonly maxConnections?: number;
+    readonly maxConnectionsPerClient?: number;
+    readonly maxConnectionsPerIp?: number;
+  };
+  /** What group and id may look like (default 1–128 of `A-Z a-z 0-9 _ . : @ ~ -`). */
+  readonly namePattern?: RegExp;
+}
+
+/** Handles one request. */
+export type HubHandler = (request: HubRequest) => Promise<HubResponse>;
+
+const DEFAULT_NAME = /^[A-Za-z0-9_.:@~-]{1,128}$/;
+const LAST_EVENT_ID = /^[^\0\r\n]{0,256}$/;
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+} as const;
+
+/** A JSON error response. */
+export function jsonError(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): PlainResponse {
+  return json(status, { code: status, error: STATUS_TEXT[status] ?? 'error', message }, headers);
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): PlainResponse {
+  return {
+    kind: 'response',
+    status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  };
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+  500: 'internal_error',
+  503: 'service_unavailable',
+};
+
+/** Compares two strings without an early exit on the first difference. */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const length = Math.max(a.length, b.length);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < length; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0);
+  return diff === 0;
+}
+
+function bearer(request: HubRequest): string | undefined {
+  const header = request.headers.get('authorization');
+  if (!header) return undefined;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1];
+}
+
+function cookie(request: HubRequest, name: string): string | undefined {
+  const header = request.headers.get('cookie');
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Creates the request handler for a hub: every adapter funnels its requests into it. */
+export function createHandler<M extends EventMap = AnyEvents>(
+  hub: Hub<M>,
+  options: HandlerOptions = {},
+): HubHandler {
+  const base = (options.base ?? '/api/v1/sse').replace(/\/+$/, '');
+  const namePattern = options.namePattern ?? DEFAULT_NAME;
+  const maxBody = options.maxBodyBytes ?? 64 * 1024;
+  const tokenCookie = options.tokenCookie ?? 'ssehub_token';
+  const limits = options.limits ?? {};
+  const cors = options.cors;
+  const byIp = new Map<string, Set<Connection>>();
+
+  const originAllowed = (origin: string, request: HubRequest): boolean => {
+    if (!cors) return true;
+    const host = request.headers.get('host');
+    if (host && /^https?:\/\//.test(origin) && origin.replace(/^https?:\/\//, '') === host)
+      return true;
+    const allowed = cors.origin;
+    if (allowed === '*') return true;
+    if (typeof allowed === 'function') return allowed(origin);
+    return allowed.includes(origin);
+  };
+
+  const corsHeaders = (origin: string | null | undefined): Record<string, string> => {
+    if (!cors || !origin) return {};
+    const headers: Record<string, string> = {
+      'access-control-allow-origin': cors.origin === '*' && !cors.credentials ? '*' : origin,
+      vary: 'Origin',
+    };
+    if (cors.credentials) headers['access-control-allow-credentials'] = 'true';
+    return headers;
+  };
+
+  const checkName = (value: string | null | undefined, what: string): string | PlainResponse => {
+    if (value === null || value === undefined || value === '')
+      return jsonError(400, `The ${what} is missing.`);
+    if (!namePattern.test(value)) {
+      return jsonError(400, `The ${what} is invalid: it must match ${namePattern.source}.`);
+    }
+    return value;
+  };
+
+  const publisherDenied = (
+    request: HubRequest,
+    extra: Record<string, string>,
+  ): PlainResponse | undefined => {
+    if (options.publisherKey === undefined) return undefined;
+    const key = bearer(request);
+    if (key === undefined)
+      return jsonError(401, 'A publisher key is required (Authorization: Bearer <key>).', extra);
+    if (!timingSafeEqual(key, options.publisherKey))
+      return jsonError(403, 'The publisher key is wrong.', extra);
+    return undefined;
+  };
+
+  const authorize = async (context: AuthorizeContext): Promise<AuthorizeResult> => {
+    if (options.authorize) return options.authorize(context);
+    const secret = options.jwtSecret;
+    if (secret === undefined) return true;
+    if (context.token === undefined)
+      return { allow: false, status: 401, message: 'A token is required.' };
+    let claims: StreamClaims;
+    try {
+      claims = await verifyJwt(context.token, secret);
+    } catch (error) {
+      if (error instanceof JwtError) return { allow: false, status: 401, message: error.message };
+      throw error;
+    }
+    if (claims.sub !== context.id) {
+      return { allow: false, status: 403, message: 'The token is for another client id.' };
+    }
+    const groups = claims.groups ?? '*';
+    if (groups !== '*' && !groups.includes(context.group)) {
+      return {
+        allow: false,
+        status: 403,
+        message: `The token does not allow group ${context.group}.`,
+      };
+    }
+    return { allow: true, meta: { claims } };
+  };
+
+  const stream = async (
+    request: HubRequest,
+    url: URL,
+    groupRaw: string | null,
+    idRaw: string | null,
+    extra: Record<string, string>,
+  ): Promise<HubResponse> => {
+    const group = checkName(groupRaw, 'group');
+    if (typeof group !== 'string') return group;
+    const id = checkName(idRaw, 'id');
+    if (typeof id !== 'string') return id;
+    const lastEventId =
+      request.headers.get('last-event-id') ?? url.searchParams.get('lastEventId') ?? undefined;
+    if (lastEventId !== undefined && !LAST_EVENT_ID.test(lastEventId)) {
+      return jsonError(
+        400,
+        'The Last-Event-ID is invalid: at most 256 characters, no CR, LF or NUL.',
+        extra,
+      );
+    }
+    const token = url.searchParams.get('token') ?? bearer(request) ?? cookie(request, tokenCookie);
+    if (token !== undefined && token.length > 8192)
+      return jsonError(400, 'The token is too long.', extra);
+    const decision = await authorize({ group, id, token, request });
+    let meta: Record<string, unknown> | undefined;
+    if (decision === false) return jsonError(403, 'Not allowed.', extra);
+    if (typeof decision === 'object') {
+      if (!decision.allow) {
+        const status = decision.status ?? 403;
+        return jsonError(
+          status,
+          decision.message ?? (status === 401 ? 'Unauthorized.' : 'Not allowed.'),
+          extra,
+        );
+      }
+      meta = decision.meta;
+    }
+    if (limits.maxConnections !== undefined && hub.connectionCount >= limits.maxConnections) {
+      return jsonError(503, 'The server holds its maximum of connections.', {
+        ...extra,
+        'retry-after': '5',
+      });
+    }
+    if (
+      limits.maxConnectionsPerClient !== undefined &&
+      hub.connectionsOf(group, id) >= limits.maxConnectionsPerClient
+    ) {
+      return jsonError(429, 'Too many connections for this client.', extra);
+    }
+    const ip = request.remoteAddress;
+    let fromIp: Set<Connection> | undefined;
+    if (limits.maxConnectionsPerIp !== undefined && ip !== undefined) {
+      fromIp = byIp.get(ip);
+      if (fromIp) for (const c of fromIp) if (c.isClosed) fromIp.delete(c);
+      if (fromIp && fromIp.size >= limits.maxConnectionsPerIp) {
+        return jsonError(429, 'Too many connections from this address.', extra);
+      }
+    }
+    const headers: Record<string, string> = { ...SSE_HEADERS, ...extra };
+    const version = request.httpVersion;
+    if (version === undefined || version.startsWith('1.')) headers.connection = 'keep-alive';
+    return {
+      kind: 'stream',
+      status: 200,
+      headers,
+      connect: (sink) => {
+        const connection = hub.connect(sink, { group, id, lastEventId, meta, remoteAddress: ip });
+        if (limits.maxConnectionsPerIp !== undefined && ip !== undefined) {
+          if (fromIp === undefined) byIp.set(ip, (fromIp = new Set()));
+          fromIp.add(connection);
+        }
+        return connection;
+      },
+    };
+  };
+
+  const publish = async (
+    request: HubRequest,
+    extra: Record<string, string>,
+  ): Promise<HubResponse> => {
+    const type = request.headers.get('content-type');
+    if (type && !/^application\/json\b/i.test(type) && !/^text\/plain\b/i.test(type)) {
+      return jsonError(415, 'The body must be JSON (Content-Type: application/json).', extra);
+    }
+    let text: string;
+    try {
+      text = await request.readBody(maxBody);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError)
+        return jsonError(413, `The body is larger than ${maxBody} bytes.`, extra);
+      return jsonError(400, 'The body could not be read.', extra);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return jsonError(400, 'The body is not valid JSON.', extra);
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return jsonError(400, 'The body must be a JSON object.', extra);
+    }
+    const { group, id, ids, event, data, eventId, retry } = body as Record<string, unknown>;
+    for (const [name, value] of [
+      ['group', group],
+      ['id', id],
+      ['event', event],
+      ['eventId', eventId],
+    ] as const) {
+      if (value !== undefined && typeof value !== 'string')
+        return jsonError(400, `"${name}" must be a string.`, extra);
+    }
+    if (retry !== undefined && !(Number.isSafeInteger(retry) && (retry as number) >= 0)) {
+      return jsonError(400, '"retry" must be a non-negative integer.', extra);
+    }
+    if (data === undefined) return jsonError(400, '"data" is required.', extra);
+    if (
+      ids !== undefined &&
+      !(Array.isArray(ids) && ids.length <= 10_000 && ids.every((x) => typeof x === 'string'))
+    ) {
+      return jsonError(400, '"ids" must be a list of strings.', extra);
+    }
+    for (const [what, value] of [
+      ['group', group],
+      ['id', id],
+      ...((ids as string[] | undefined) ?? []).map((x) => ['id', x] as const),
+    ] as const) {
+      if (value === undefined) continue;
+      const checked = checkName(value as string, what);
+      if (typeof checked !== 'string')
+        return { ...checked, headers: { ...checked.headers, ...extra } };
+    }
+    if ((id !== undefined || ids !== undefined) && group === undefined) {
+      return jsonError(400, '"id" and "ids" need a "group".', extra);
+    }
+    const message = { event, data, id: eventId, retry } as HubEvent<M>;
+    let delivered: number;
+    try {
+      delivered =
+        id !== undefined
+          ? await hub.send(id as string, group as string, message)
+          : ids !== undefined
+            ? await hub.sendMany(
+                (ids as string[]).map((x) => ({ group: group as string, id: x })),
+                message,
+              )
+            : group !== undefined
+              ? await hub.sendGroup(group as string, message)
+              : await hub.broadcast(message);
+    } catch (error) {
+      if (error instanceof SSEError)
+        return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message, extra);
+      throw error;
+    }
+    return json(200, { code: 200, data: { delivered } }, extra);
+  };
+
+  return async (request) => {
+    let url: URL;
+    try {
+      url = new URL(request.url, 'http://localhost');
+    } catch {
+      return jsonError(400, 'The URL is invalid.');
+    }
+    const path = url.pathname;
+    if (path !== base && !path.startsWith(`${base}/`)) return { kind: 'pass' };
+    let segments: string[];
+    try {
+      segments = path.slice(base.length).split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return jsonError(400, 'The path is not valid percent-encoding.');
+    }
+    const origin = request.headers.get('origin');
+    if (cors && origin && !originAllowed(origin, request)) {
+      return jsonError(403, `The origin ${origin} is not allowed.`);
+    }
+    const extra = corsHeaders(origin);
+    const method = request.method.toUpperCase();
+    const route = (allowed: string): PlainResponse | undefined => {
+      if (method === 'OPTIONS') {
+        const headers: Record<string, string> = { ...extra, allow: `${allowed}, OPTIONS` };
+        if (cors && origin) {
+          headers['access-control-allow-methods'] = `${allowed}, OPTIONS`;
+          headers['access-control-allow-headers'] =
+            'Authorization, Content-Type, Last-Event-ID, Cache-Control';
+          headers['access-control-max-age'] = String(cors.maxAge ?? 600);
+        }
+        return { kind: 'response', status: 204, headers, body: '' };
+      }
+      if (method !== allowed && !(allowed === 'GET' && method === 'HEAD')) {
+        return jsonError(405, `Use ${allowed} on this route.`, {
+          ...extra,
+          allow: `${allowed}, OPTIONS`,
+        });
+      }
+      return undefined;
+    };
+
+    const [first, ...rest] = segments;
+    try {
+      switch (first) {
+        case 'stream': {
+          if (rest.length !== 0 && rest.length !== 2) break;
+          const early = route('GET');
+          if (early) return early;
+          return await stream(
+            request,
+            url,
+            rest[0] ?? url.searchParams.get('group'),
+            rest[1] ?? url.searchParams.get('id'),
+            extra,
+          );
+        }
+        case 'disconnect': {
+          if (rest.length !== 2) break;
+          const early = route('POST') ?? publisherDenied(request, extra);
+          if (early) return early;
+          const group = checkName(rest[0], 'group');
+          if (typeof group !== 'string') return group;
+          const id = checkName(rest[1], 'id');
+          if (typeof id !== 'string') return id;
+          return json(200, { code: 200, data: { disconnected: hub.disconnect(group, id) } }, extra);
+        }
+        case 'info': {
+          if (rest.length !== 0) break;
+          const early = route('GET') ?? publisherDenied(request, extra);
+          if (early) return early;
+          return json(200, { code: 200, data: hub.info() }, extra);
+        }
+        case 'metrics': {
+          if (rest.length !== 0) break;
+          const early = route('GET') ?? publisherDenied(request, extra);
+          if (early) return early;
+          return {
+            kind: 'response',
+            status: 200,
+            headers: {
+              'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+              'cache-control': 'no-store',
+              ...extra,
+            },
+            body: formatMetrics(hub.info()),
+          };
+        }
+        case 'publish': {
+          if (rest.length !== 0) break;
+          const early = route('POST') ?? publisherDenied(request, extra);
+          if (early) return early;
+          return await publish(request, extra);
+        }
+      }
+    } catch {
+      return jsonError(500, 'The request failed inside the server.', extra);
+    }
+    return jsonError(404, `No route ${method} ${path}.`, extra);
+  };
+}

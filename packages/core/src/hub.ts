@@ -1,0 +1,702 @@
+import {
+  Connection,
+  type ConnectionOwner,
+  type DisconnectReason,
+  type SlowClientPolicy,
+} from './connection.js';
+import {
+  assertEventId,
+  assertEventName,
+  encodeComment,
+  encodeEvent,
+  encodeRetry,
+  formatEvent,
+  serializeData,
+  utf8,
+} from './encoding.js';
+import { SSEError } from './errors.js';
+import type { AnyEvents, EventMap, HubEvent } from './event.js';
+import {
+  type HistoryRecord,
+  type HistoryStore,
+  MemoryHistory,
+  type MemoryHistoryOptions,
+} from './history.js';
+import type { Sink } from './sink.js';
+import { type ClientInfo, type ClientRef, type Target, targets } from './target.js';
+
+/** Options of a hub. Every one has a default; `new Hub()` is ready to use. */
+export interface HubOptions {
+  /** Write a comment when nothing else was written for this long (default 30 000 ms, the seed's). */
+  heartbeatMs?: number;
+  /** Close a connection whose transport has not drained for this long (default 90 000 ms). */
+  idleTimeoutMs?: number;
+  /** How often the stall sweep runs (default 5 000 ms). */
+  sweepIntervalMs?: number;
+  /** The `retry:` sent to each new connection, in ms (default 3 000). */
+  retryMs?: number;
+  /** Events a connection may have queued while its transport is busy (default 100, the seed's). */
+  maxQueuedEvents?: number;
+  /** Bytes a connection may have queued while its transport is busy (default 1 MiB). */
+  maxQueuedBytes?: number;
+  /** What happens to a client that cannot keep up (default `disconnect`: it reconnects and replays). */
+  slowClientPolicy?: SlowClientPolicy;
+  /**
+   * Where recent events are kept for Last-Event-ID replay: a store (e.g. Redis), bounds for the
+   * default in-memory history, or `false` to keep none (every reconnect then gets `reset`).
+   */
+  history?: HistoryStore | MemoryHistoryOptions | false;
+  /** A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). */
+  broker?: Broker;
+  /** A client connected. */
+  onConnect?: (connection: Connection) => void;
+  /** A connection ended, and why. */
+  onDisconnect?: (connection: Connection, reason: DisconnectReason) => void;
+  /** Something failed that the hub survived (a store, a broker, a hook). */
+  onError?: (error: unknown, context: string) => void;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** A send as it travels between hubs. */
+export interface BrokerMessage {
+  readonly id: string;
+  readonly target:
+    | Exclude<Target, { kind: 'where' }>
+    | { readonly kind: 'disconnect'; readonly group: string; readonly id: string };
+  readonly event: string | undefined;
+  readonly data: string;
+  readonly retry: number | undefined;
+}
+
+/**
+ * Carries sends between the hubs of a cluster. The hub delivers to its own connections and calls
+ * `publish`; the broker hands messages of other hubs to `deliver` (never the hub's own echo).
+ * Failures are reported through `onError`; local delivery never waits for the broker.
+ */
+export interface Broker {
+  start(node: BrokerNode): void | Promise<void>;
+  publish(message: BrokerMessage): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
+/** What a broker may call on its hub. */
+export interface BrokerNode {
+  deliver(message: BrokerMessage): void;
+  onError(error: unknown, context: string): void;
+}
+
+/** Options of one connection. */
+export interface ConnectOptions {
+  readonly group: string;
+  readonly id: string;
+  /** The client's Last-Event-ID: events after it are replayed before live events. */
+  readonly lastEventId?: string | undefined;
+  /** Attached to the connection (claims, roles); visible to predicates and hooks. */
+  readonly meta?: Readonly<Record<string, unknown>> | undefined;
+  /** Extra fields for the `connected` event's data. */
+  readonly connectedData?: Readonly<Record<string, unknown>> | undefined;
+  readonly remoteAddress?: string | undefined;
+}
+
+/** Counters since the hub started. */
+export interface HubCounters {
+  /** Events accepted by send, group send, broadcast, list and predicate sends. */
+  eventsSent: number;
+  /** Deliveries: each event counted once per connection it reached. */
+  eventsDelivered: number;
+  bytesWritten: number;
+  /** Events dropped by the drop-oldest policy. */
+  eventsDropped: number;
+  slowDisconnects: number;
+  stalledDisconnects: number;
+  eventsReplayed: number;
+  /** `reset` events sent: Last-Event-ID not in the history. */
+  resets: number;
+  heartbeats: number;
+  connectionsOpened: number;
+  connectionsClosed: number;
+}
+
+/** A snapshot of the hub (the seed's `Info()`). */
+export interface HubInfo {
+  groupCount: number;
+  clientCount: number;
+  connectionCount: number;
+  /** Clients per group. */
+  groups: Record<string, number>;
+  counters: HubCounters;
+}
+
+const HEARTBEAT = encodeComment();
+let hubCounter = 0;
+
+/**
+ * The hub (the seed's SSEManager): connections keyed by (group, id), and the sends that reach
+ * them. Several hubs may live in one process. Nothing has to be started: timers run while there
+ * are connections and stop with the last one or with `close()`.
+ */
+export class Hub<M extends EventMap = AnyEvents> {
+  readonly #groups = new Map<string, Map<string, Set<Connection>>>();
+  readonly #connections = new Set<Connection>();
+  readonly #history: HistoryStore;
+  readonly #broker: Broker | undefined;
+  readonly #owner: ConnectionOwner;
+  readonly #heartbeatMs: number;
+  readonly #idleTimeoutMs: number;
+  readonly #sweepIntervalMs: number;
+  readonly #retry: Uint8Array;
+  readonly #options: HubOptions;
+  readonly #prefix = `${(hubCounter++).toString(36)}.`;
+  #connectionSeq = 0;
+  #clientCount = 0;
+  #dirty: Connection[] = [];
+  #flushScheduled = false;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  /** Keeps sends in order while an asynchronous history store assigns ids. */
+  #tail: Promise<unknown> = Promise.resolve();
+  #pendingAsync = 0;
+  #closed = false;
+  readonly #counters: HubCounters = {
+    eventsSent: 0,
+    eventsDelivered: 0,
+    bytesWritten: 0,
+    eventsDropped: 0,
+    slowDisconnects: 0,
+    stalledDisconnects: 0,
+    eventsReplayed: 0,
+    resets: 0,
+    heartbeats: 0,
+    connectionsOpened: 0,
+    connectionsClosed: 0,
+  };
+
+  constructor(options: HubOptions = {}) {
+    this.#options = options;
+    this.#heartbeatMs = positive(options.heartbeatMs ?? 30_000, 'heartbeatMs');
+    this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 90_000, 'idleTimeoutMs');
+    this.#sweepIntervalMs = positive(options.sweepIntervalMs ?? 5_000, 'sweepIntervalMs');
+    this.#retry = encodeRetry(options.retryMs ?? 3_000);
+    const history = options.history;
+    this.#history =
+      history === false
+        ? new MemoryHistory({ maxEvents: 0 })
+        : history !== undefined && 'append' in history
+          ? history
+          : new MemoryHistory(history);
+    const now = options.now ?? Date.now;
+    const counters = this.#counters;
+    const maxQueuedEvents = positive(options.maxQueuedEvents ?? 100, 'maxQueuedEvents');
+    const maxQueuedBytes = positive(options.maxQueuedBytes ?? 1024 * 1024, 'maxQueuedBytes');
+    this.#owner = {
+      maxQueuedEvents,
+      maxQueuedBytes,
+      policy: options.slowClientPolicy ?? 'disconnect',
+      now,
+      scheduleFlush: (connection) => {
+        this.#dirty.push(connection);
+        if (!this.#flushScheduled) {
+          this.#flushScheduled = true;
+          queueMicrotask(this.#flushAll);
+        }
+      },
+      release: (connection, reason, error) => this.#release(connection, reason, error),
+      countWrite: (bytes) => {
+        counters.bytesWritten += bytes;
+      },
+      countDropped: (events) => {
+        counters.eventsDropped += events;
+      },
+    };
+    this.#broker = options.broker;
+    if (this.#broker) {
+      const started = this.#broker.start({
+        deliver: (message) => this.#deliverRemote(message),
+        onError: (error, context) => this.#error(error, context),
+      });
+      if (started instanceof Promise) started.catch((error) => this.#error(error, 'broker.start'));
+    }
+  }
+
+  // ---------------------------------------------------------------- connections
+
+  /**
+   * Opens a connection for (group, id) on an adapter's sink. Writes `retry:` and the `connected`
+   * event at once, then (with `lastEventId`) every retained event after it that this client would
+   * have received, then live events: no gap and no duplicate at the seam.
+   */
+  connect(sink: Sink, options: ConnectOptions): Connection {
+    if (this.#closed) throw new SSEError('hub_closed', 'The hub is closed.');
+    const { group, id } = options;
+    const connection = new Connection(
+      group,
+      id,
+      options.meta ?? {},
+      options.remoteAddress,
+      sink,
+      this.#owner,
+      this.#prefix + (++this.#connectionSeq).toString(36),
+    );
+    let clients = this.#groups.get(group);
+    if (clients === undefined) this.#groups.set(group, (clients = new Map()));
+    let connections = clients.get(id);
+    if (connections === undefined) {
+      clients.set(id, (connections = new Set()));
+      this.#clientCount++;
+    }
+    connections.add(connection);
+    this.#connections.add(connection);
+    this.#counters.connectionsOpened++;
+    if (this.#connections.size === 1) this.#startTimers();
+
+    connection.push(this.#retry);
+    connection.push(
+      utf8(
+        formatEvent({
+          event: 'connected',
+          data: { ...options.connectedData, id, group, connectionId: connection.connectionId },
+        }),
+      ),
+    );
+    if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
+    this.#hook('onConnect', () => this.#options.onConnect?.(connection));
+    return connection;
+  }
+
+  #replay(connection: Connection, lastEventId: string): void {
+    connection.held = [];
+    const finish = (result: Awaited<ReturnType<HistoryStore['since']>>) => {
+      if (connection.isClosed) return;
+      const replayed = new Set<string>();
+      if (result.found) {
+        for (const record of result.events) {
+          connection.push((record.bytes ??= encodeRecord(record)));
+          replayed.add(record.id);
+        }
+        this.#counters.eventsReplayed += result.events.length;
+      } else {
+        this.#counters.resets++;
+        connection.push(
+          encodeEvent({
+            event: 'reset',
+            // The newest id (or an empty one) so the next reconnect replays from here.
+            id: result.newestId ?? '',
+            data: { lastEventId, reason: 'history-gap' },
+          }),
+        );
+      }
+      connection.endReplay(replayed);
+    };
+    const matches = (record: HistoryRecord) => targets(record.target, connection);
+    let result: ReturnType<HistoryStore['since']>;
+    try {
+      result = this.#history.since(lastEventId, matches);
+    } catch (error) {
+      this.#error(error, 'history.since');
+      finish({ found: false, newestId: undefined });
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(finish, (error) => {
+        this.#error(error, 'history.since');
+        finish({ found: false, newestId: undefined });
+      });
+    } else finish(result);
+  }
+
+  #release(connection: Connection, reason: DisconnectReason, error?: unknown): void {
+    if (connection.isClosed) return;
+    if (reason === 'kicked' || reason === 'shutdown') connection.flush();
+    connection.isClosed = true;
+    connection.queue = [];
+    connection.queuedBytes = 0;
+    connection.held = undefined;
+    const clients = this.#groups.get(connection.group);
+    const connections = clients?.get(connection.id);
+    if (connections?.delete(connection) && connections.size === 0) {
+      clients!.delete(connection.id);
+      this.#clientCount--;
+      if (clients!.size === 0) this.#groups.delete(connection.group);
+    }
+    this.#connections.delete(connection);
+    const counters = this.#counters;
+    counters.connectionsClosed++;
+    if (reason === 'slow') counters.slowDisconnects++;
+    else if (reason === 'stalled') counters.stalledDisconnects++;
+    if (this.#connections.size === 0) this.#stopTimers();
+    if (reason !== 'client-closed' && reason !== 'error') {
+      try {
+        connection.sink.close();
+      } catch (closeError) {
+        this.#error(closeError, 'sink.close');
+      }
+    }
+    if (error !== undefined) this.#error(error, 'transport');
+    this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection, reason));
+  }
+
+  /** Closes every connection of (group, id) (the seed's UnRegisterClient); the browser reconnects. */
+  disconnect(group: string, id: string): number {
+    const count = this.#disconnectLocal(group, id);
+    this.#publishRemote({
+      id: '',
+      target: { kind: 'disconnect', group, id },
+      event: undefined,
+      data: '',
+      retry: undefined,
+    });
+    return count;
+  }
+
+  #disconnectLocal(group: string, id: string): number {
+    const connections = this.#groups.get(group)?.get(id);
+    if (connections === undefined) return 0;
+    const list = [...connections];
+    for (const connection of list) this.#release(connection, 'kicked');
+    return list.length;
+  }
+
+  // ---------------------------------------------------------------- sends
+
+  /** Unicast: every connection of (group, id). Resolves with the connections reached here. */
+  send(id: string, group: string, event: HubEvent<M>): Promise<number> {
+    return this.#publish({ kind: 'client', group, id }, event);
+  }
+
+  /** Every client of a group. */
+  sendGroup(group: string, event: HubEvent<M>): Promise<number> {
+    return this.#publish({ kind: 'group', group }, event);
+  }
+
+  /** Every client (broadcast). */
+  broadcast(event: HubEvent<M>): Promise<number> {
+    return this.#publish({ kind: 'all' }, event);
+  }
+
+  /** Each listed client (the seed's loop over ids). */
+  sendMany(clients: readonly ClientRef[], event: HubEvent<M>): Promise<number> {
+    return this.#publish(
+      { kind: 'clients', clients: clients.map((c) => ({ group: c.group, id: c.id })) },
+      event,
+    );
+  }
+
+  /**
+   * The clients the predicate accepts (the seed's conditional push). The predicate runs in this
+   * process only: it also filters replay here, but it is not carried to other nodes.
+   */
+  sendWhere(predicate: (client: ClientInfo) => boolean, event: HubEvent<M>): Promise<number> {
+    return this.#publish({ kind: 'where', predicate }, event);
+  }
+
+  #publish(target: Target, event: HubEvent<M>): Promise<number> {
+    if (this.#closed) return Promise.reject(new SSEError('hub_closed', 'The hub is closed.'));
+    let partial: Omit<HistoryRecord, 'id'>;
+    try {
+      partial = prepare(
+        target,
+        event as { event?: string; data: unknown; id?: string; retry?: number },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const appId = (event as { id?: string }).id;
+    let assigned: string | Promise<string>;
+    try {
+      assigned = this.#history.append(partial, appId);
+    } catch (error) {
+      this.#error(error, 'history.append');
+      return Promise.resolve(this.#deliverNew(partial, appId ?? this.#fallbackId()));
+    }
+    if (typeof assigned === 'string' && this.#pendingAsync === 0) {
+      return Promise.resolve(this.#deliverNew(partial, assigned));
+    }
+    // An asynchronous store: deliver in the order of the sends, each once its id is known.
+    this.#pendingAsync++;
+    const id = Promise.resolve(assigned).catch((error) => {
+      this.#error(error, 'history.append');
+      return appId ?? this.#fallbackId();
+    });
+    const delivered = this.#tail
+      .then(() => id)
+      .then((resolved) => {
+        this.#pendingAsync--;
+        return this.#deliverNew(partial, resolved);
+      });
+    this.#tail = delivered;
+    return delivered;
+  }
+
+  #fallbackId(): string {
+    return `${this.#prefix}local-${Date.now().toString(36)}-${(++this.#connectionSeq).toString(36)}`;
+  }
+
+  #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string): number {
+    const record = partial as HistoryRecord;
+    record.id = id;
+    const bytes = (record.bytes ??= encodeRecord(record));
+    this.#counters.eventsSent++;
+    const reached = this.#deliver(record.target, bytes, id);
+    if (record.target.kind !== 'where') {
+      this.#publishRemote({
+        id,
+        target: record.target,
+        event: record.event,
+        data: record.data,
+        retry: record.retry,
+      });
+    }
+    return reached;
+  }
+
+  #deliver(target: Target, bytes: Uint8Array, id: string): number {
+    let reached = 0;
+    switch (target.kind) {
+      case 'all':
+        for (const connection of this.#connections) {
+          connection.enqueue(bytes, id);
+          reached++;
+        }
+        break;
+      case 'group': {
+        const clients = this.#groups.get(target.group);
+        if (clients)
+          for (const connections of clients.values())
+            for (const connection of connections) {
+              connection.enqueue(bytes, id);
+              reached++;
+            }
+        break;
+      }
+      case 'client': {
+        const connections = this.#groups.get(target.group)?.get(target.id);
+        if (connections)
+          for (const connection of connections) {
+            connection.enqueue(bytes, id);
+            reached++;
+          }
+        break;
+      }
+      case 'clients': {
+        const seen = new Set<Set<Connection>>();
+        for (const client of target.clients) {
+          const connections = this.#groups.get(client.group)?.get(client.id);
+          if (connections === undefined || seen.has(connections)) continue;
+          seen.add(connections);
+          for (const connection of connections) {
+            connection.enqueue(bytes, id);
+            reached++;
+          }
+        }
+        break;
+      }
+      case 'where':
+        for (const connection of this.#connections) {
+          let accepted = false;
+          try {
+            accepted = target.predicate(connection);
+          } catch (error) {
+            this.#error(error, 'sendWhere predicate');
+          }
+          if (accepted) {
+            connection.enqueue(bytes, id);
+            reached++;
+          }
+        }
+        break;
+    }
+    this.#counters.eventsDelivered += reached;
+    return reached;
+  }
+
+  #publishRemote(message: BrokerMessage): void {
+    if (this.#broker === undefined) return;
+    try {
+      const published = this.#broker.publish(message);
+      if (published instanceof Promise)
+        published.catch((error) => this.#error(error, 'broker.publish'));
+    } catch (error) {
+      this.#error(error, 'broker.publish');
+    }
+  }
+
+  #deliverRemote(message: BrokerMessage): void {
+    if (this.#closed) return;
+    const target = message.target;
+    if (target.kind === 'disconnect') {
+      this.#disconnectLocal(target.group, target.id);
+      return;
+    }
+    const record: HistoryRecord = { ...message, target };
+    this.#deliver(target, (record.bytes = encodeRecord(record)), message.id);
+  }
+
+  readonly #flushAll = (): void => {
+    this.#flushScheduled = false;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const connection of dirty) connection.flush();
+  };
+
+  // ---------------------------------------------------------------- timers
+
+  #startTimers(): void {
+    // A tick at half the interval keeps every silence at most heartbeatMs long.
+    const tick = this.#heartbeatMs / 2;
+    this.#heartbeatTimer = unref(setInterval(() => this.#heartbeat(tick), tick));
+    this.#sweepTimer = unref(setInterval(() => this.#sweep(), this.#sweepIntervalMs));
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#heartbeatTimer);
+    clearInterval(this.#sweepTimer);
+    this.#heartbeatTimer = this.#sweepTimer = undefined;
+  }
+
+  #heartbeat(idle: number): void {
+    const quietSince = this.#owner.now() - idle;
+    for (const connection of this.#connections) {
+      if (
+        connection.lastWriteAt <= quietSince &&
+        connection.queue.length === 0 &&
+        connection.blockedSince === 0
+      ) {
+        this.#counters.heartbeats++;
+        connection.push(HEARTBEAT);
+      }
+    }
+  }
+
+  #sweep(): void {
+    const stalledBefore = this.#owner.now() - this.#idleTimeoutMs;
+    for (const connection of [...this.#connections]) {
+      if (connection.blockedSince !== 0 && connection.blockedSince <= stalledBefore) {
+        this.#release(connection, 'stalled');
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  /** A snapshot of groups, clients, connections and counters. */
+  info(): HubInfo {
+    const groups: Record<string, number> = {};
+    for (const [group, clients] of this.#groups) groups[group] = clients.size;
+    return {
+      groupCount: this.#groups.size,
+      clientCount: this.#clientCount,
+      connectionCount: this.#connections.size,
+      groups,
+      counters: { ...this.#counters },
+    };
+  }
+
+  /** Clients (distinct ids) in a group. */
+  groupSize(group: string): number {
+    return this.#groups.get(group)?.size ?? 0;
+  }
+
+  /** The ids of a group's clients (the seed's GetGroupClients). */
+  groupClients(group: string): string[] {
+    return [...(this.#groups.get(group)?.keys() ?? [])];
+  }
+
+  /** Connections open for (group, id). */
+  connectionsOf(group: string, id: string): number {
+    return this.#groups.get(group)?.get(id)?.size ?? 0;
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Ends every stream (after flushing what was queued), clears every timer and closes the history
+   * and broker. Nothing of the hub keeps the process alive afterwards.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const connection of [...this.#connections]) this.#release(connection, 'shutdown');
+    this.#stopTimers();
+    await this.#tail.catch(() => {});
+    try {
+      await this.#broker?.close();
+    } catch (error) {
+      this.#error(error, 'broker.close');
+    }
+    try {
+      await this.#history.close?.();
+    } catch (error) {
+      this.#error(error, 'history.close');
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #hook(name: string, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.#error(error, name);
+    }
+  }
+
+  #error(error: unknown, context: string): void {
+    const onError = this.#options.onError;
+    if (onError === undefined) return;
+    try {
+      onError(error, context);
+    } catch {
+      // An error hook that throws has nowhere left to report to.
+    }
+  }
+}
+
+function prepare(
+  target: Target,
+  event: {
+    event?: string | undefined;
+    data: unknown;
+    id?: string | undefined;
+    retry?: number | undefined;
+  },
+): Omit<HistoryRecord, 'id'> {
+  if (event === null || typeof event !== 'object') {
+    throw new SSEError('invalid_target', 'An event must be an object such as { event, data }.');
+  }
+  if (event.event !== undefined) assertEventName(event.event);
+  if (event.id !== undefined) assertEventId(event.id);
+  if (event.id === '') throw new SSEError('invalid_event_id', 'An event id must not be empty.');
+  const data = serializeData(event.data);
+  // Validates retry (and the whole event) before anything is stored or sent.
+  formatEvent({ event: event.event, retry: event.retry });
+  return { target, event: event.event, data, retry: event.retry };
+}
+
+function encodeRecord(record: HistoryRecord): Uint8Array {
+  return encodeEvent({
+    event: record.event,
+    id: record.id,
+    retry: record.retry,
+    data: record.data,
+  });
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isFinite(value) && value > 0))
+    throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function unref<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}

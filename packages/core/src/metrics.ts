@@ -1,0 +1,63 @@
+import type { HubInfo } from './hub.js';
+
+/** Renders hub info in the Prometheus text exposition format (version 0.0.4). */
+export function formatMetrics(info: HubInfo, prefix = 'ssehub'): string {
+  const c = info.counters;
+  const lines: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, value: number) => {
+    lines.push(
+      `# HELP ${prefix}_${name} ${help}`,
+      `# TYPE ${prefix}_${name} ${type}`,
+      `${prefix}_${name} ${value}`,
+    );
+  };
+  metric('connections', 'gauge', 'Open event streams.', info.connectionCount);
+  metric('clients', 'gauge', 'Distinct (group, id) clients connected.', info.clientCount);
+  metric('groups', 'gauge', 'Groups with at least one client.', info.groupCount);
+  metric('events_sent_total', 'counter', 'Events accepted by the hub.', c.eventsSent);
+  metric(
+    'events_delivered_total',
+    'counter',
+    'Events queued to connections (one per connection reached).',
+    c.eventsDelivered,
+  );
+  metric('bytes_written_total', 'counter', 'Bytes handed to transports.', c.bytesWritten);
+  metric(
+    'events_dropped_total',
+    'counter',
+    'Events dropped by the drop-oldest policy.',
+    c.eventsDropped,
+  );
+  metric(
+    'slow_disconnects_total',
+    'counter',
+    'Connections closed because their queue overflowed.',
+    c.slowDisconnects,
+  );
+  metric(
+    'stalled_disconnects_total',
+    'counter',
+    'Connections closed because nothing drained.',
+    c.stalledDisconnects,
+  );
+  metric(
+    'events_replayed_total',
+    'counter',
+    'Events replayed after Last-Event-ID.',
+    c.eventsReplayed,
+  );
+  metric('resets_total', 'counter', 'Reset events: Last-Event-ID no longer in history.', c.resets);
+  metric('heartbeats_total', 'counter', 'Heartbeat comments written.', c.heartbeats);
+  metric('connections_opened_total', 'counter', 'Streams opened.', c.connectionsOpened);
+  metric('connections_closed_total', 'counter', 'Streams closed.', c.connectionsClosed);
+  lines.push(
+    `# HELP ${prefix}_group_clients Clients per group.`,
+    `# TYPE ${prefix}_group_clients gauge`,
+  );
+  for (const [group, count] of Object.entries(info.groups)) {
+    lines.push(
+      `${prefix}_group_clients{group="${group.replace(/[\\"\n]/g, (ch) => (ch === '\n' ? '\\n' : `\\${ch}`))}"} ${count}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,105 @@
+/**
+ * The transport boundary: how the hub writes to one HTTP response.
+ *
+ * An adapter implements `Sink` over its response (a node:http `ServerResponse`, a Web Streams
+ * controller, ...) and reports back to the `Connection` that `hub.connect` returned:
+ * - `connection.drain()` when a transport that refused more bytes (write returned false) can
+ *   take more (node:http `'drain'`, a stream's `pull`);
+ * - `connection.closed()` when the peer went away (node:http `'close'`, a stream's `cancel`).
+ */
+export interface Sink {
+  /**
+   * Writes bytes. The transport takes them in any case; `false` says its buffer is full, and the
+   * hub queues further events for this connection (within its bounds) until `drain()`.
+   * Must not throw; a broken transport reports through `connection.closed()`.
+   */
+  write(chunk: Uint8Array): boolean;
+  /**
+   * Ends the response after what was written. Called at most once, and not at all when the
+   * adapter reported `closed()` first.
+   */
+  close(): void;
+}
+
+/** The hub's side of one connection, as an adapter sees it. */
+export interface ConnectionControl {
+  /** The transport can take bytes again. */
+  drain(): void;
+  /** The peer closed the connection (or the transport failed). */
+  closed(error?: unknown): void;
+}
+
+/** Options of the Web Streams sink. */
+export interface StreamSinkOptions {
+  /** Bytes the stream buffers before it reports backpressure (default 64 KiB). */
+  highWaterMark?: number;
+}
+
+/** A `ReadableStream` body for fetch runtimes, and the sink that feeds it. */
+export interface StreamSink {
+  readonly stream: ReadableStream<Uint8Array>;
+  readonly sink: Sink;
+  /** Connects the stream's pull and cancel to the hub's connection. */
+  bind(connection: ConnectionControl): void;
+}
+
+/**
+ * Creates a pull-based `ReadableStream<Uint8Array>` sink for fetch runtimes (Deno, Bun, Workers).
+ * Writes report backpressure from the stream's `desiredSize`; the consumer's next pull drains.
+ */
+export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
+  const highWaterMark = options.highWaterMark ?? 64 * 1024;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let connection: ConnectionControl | undefined;
+  let done = false;
+  let cancelled = false;
+
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        connection?.drain();
+      },
+      cancel() {
+        done = true;
+        cancelled = true;
+        connection?.closed();
+      },
+    },
+    { highWaterMark, size: (chunk) => chunk.byteLength },
+  );
+
+  const sink: Sink = {
+    write(chunk) {
+      if (done) return false;
+      try {
+        controller.enqueue(chunk);
+      } catch (error) {
+        done = true;
+        connection?.closed(error);
+        return false;
+      }
+      return (controller.desiredSize ?? 0) > 0;
+    },
+    close() {
+      if (done) return;
+      done = true;
+      try {
+        controller.close();
+      } catch {
+        // Already errored or cancelled by the consumer: nothing left to end.
+      }
+    },
+  };
+
+  return {
+    stream,
+    sink,
+    bind(c) {
+      connection = c;
+      if (cancelled) c.closed();
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/** A client of the hub: every connection belongs to one (group, id). */
+export interface ClientRef {
+  readonly group: string;
+  readonly id: string;
+}
+
+/** What the app knows of a connected client when it filters recipients. */
+export interface ClientInfo extends ClientRef {
+  /** Whatever the authorize hook attached (claims, roles, ...). */
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+/** Whom an event is for. Stored with the event, so replay gives each client exactly its own. */
+export type Target =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'group'; readonly group: string }
+  | { readonly kind: 'client'; readonly group: string; readonly id: string }
+  | { readonly kind: 'clients'; readonly clients: readonly ClientRef[] }
+  | { readonly kind: 'where'; readonly predicate: (client: ClientInfo) => boolean };
+
+/** Whether an event for `target` is meant for `client`. */
+export function targets(target: Target, client: ClientInfo): boolean {
+  switch (target.kind) {
+    case 'all':
+      return true;
+    case 'group':
+      return target.group === client.group;
+    case 'client':
+      return target.group === client.group && target.id === client.id;
+    case 'clients':
+      return target.clients.some((c) => c.group === client.group && c.id === client.id);
+    case 'where':
+      return target.predicate(client);
+  }
+}
