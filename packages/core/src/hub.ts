@@ -23,7 +23,13 @@ import {
   type MemoryHistoryOptions,
 } from './history.js';
 import type { Sink } from './sink.js';
-import { type ClientInfo, type ClientRef, type Target, targets } from './target.js';
+import {
+  type ClientFilter,
+  type ClientInfo,
+  type ClientRef,
+  type Target,
+  targets,
+} from './target.js';
 
 /** Options of a hub. Every one has a default; `new Hub()` is ready to use. */
 export interface HubOptions {
@@ -46,6 +52,11 @@ export interface HubOptions {
    * default in-memory history, or `false` to keep none (every reconnect then gets `reset`).
    */
   history?: HistoryStore | MemoryHistoryOptions | false;
+  /**
+   * Named client filters for `sendFilter`. Register the same names on every hub of a cluster:
+   * unlike `sendWhere`'s function, a named filter and its JSON arguments travel between nodes.
+   */
+  filters?: Readonly<Record<string, ClientFilter>>;
   /** A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). */
   broker?: Broker;
   /** A client connected. */
@@ -147,6 +158,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #sweepIntervalMs: number;
   readonly #retry: Uint8Array;
   readonly #options: HubOptions;
+  readonly #filters: Readonly<Record<string, ClientFilter>>;
   readonly #prefix = `${(hubCounter++).toString(36)}.`;
   #connectionSeq = 0;
   #clientCount = 0;
@@ -174,6 +186,7 @@ export class Hub<M extends EventMap = AnyEvents> {
 
   constructor(options: HubOptions = {}) {
     this.#options = options;
+    this.#filters = options.filters ?? {};
     this.#heartbeatMs = positive(options.heartbeatMs ?? 30_000, 'heartbeatMs');
     this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 90_000, 'idleTimeoutMs');
     this.#sweepIntervalMs = positive(options.sweepIntervalMs ?? 5_000, 'sweepIntervalMs');
@@ -288,7 +301,14 @@ export class Hub<M extends EventMap = AnyEvents> {
       }
       connection.endReplay(replayed);
     };
-    const matches = (record: HistoryRecord) => targets(record.target, connection);
+    const matches = (record: HistoryRecord) => {
+      try {
+        return targets(record.target, connection, this.#filters);
+      } catch (error) {
+        this.#error(error, 'replay filter');
+        return false;
+      }
+    };
     let result: ReturnType<HistoryStore['since']>;
     try {
       result = this.#history.since(lastEventId, matches);
@@ -388,6 +408,19 @@ export class Hub<M extends EventMap = AnyEvents> {
    */
   sendWhere(predicate: (client: ClientInfo) => boolean, event: HubEvent<M>): Promise<number> {
     return this.#publish({ kind: 'where', predicate }, event);
+  }
+
+  /**
+   * The clients a named filter (`HubOptions.filters`) accepts with these JSON arguments. Works
+   * across a cluster, and replay re-applies the filter to the reconnecting client.
+   */
+  sendFilter(filter: string, args: unknown, event: HubEvent<M>): Promise<number> {
+    if (this.#filters[filter] === undefined) {
+      return Promise.reject(
+        new SSEError('invalid_target', `No filter named ${JSON.stringify(filter)} is registered.`),
+      );
+    }
+    return this.#publish({ kind: 'filter', filter, args }, event);
   }
 
   #publish(target: Target, event: HubEvent<M>): Promise<number> {
@@ -492,12 +525,13 @@ export class Hub<M extends EventMap = AnyEvents> {
         break;
       }
       case 'where':
+      case 'filter':
         for (const connection of this.#connections) {
           let accepted = false;
           try {
-            accepted = target.predicate(connection);
+            accepted = targets(target, connection, this.#filters);
           } catch (error) {
-            this.#error(error, 'sendWhere predicate');
+            this.#error(error, `${target.kind} predicate`);
           }
           if (accepted) {
             connection.enqueue(bytes, id);

@@ -71,4 +71,10 @@ export {
   type StreamSink,
   type StreamSinkOptions,
 } from './sink.js';
-export { type ClientInfo, type ClientRef, type Target, targets } from './target.js';
+export {
+  type ClientFilter,
+  type ClientInfo,
+  type ClientRef,
+  type Target,
+  targets,
+} from './target.js';

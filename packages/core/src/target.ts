@@ -16,10 +16,22 @@ export type Target =
   | { readonly kind: 'group'; readonly group: string }
   | { readonly kind: 'client'; readonly group: string; readonly id: string }
   | { readonly kind: 'clients'; readonly clients: readonly ClientRef[] }
-  | { readonly kind: 'where'; readonly predicate: (client: ClientInfo) => boolean };
+  | { readonly kind: 'where'; readonly predicate: (client: ClientInfo) => boolean }
+  /** A filter registered by name on every hub (`HubOptions.filters`), so it can cross nodes. */
+  | { readonly kind: 'filter'; readonly filter: string; readonly args: unknown };
 
-/** Whether an event for `target` is meant for `client`. */
-export function targets(target: Target, client: ClientInfo): boolean {
+/** A named filter: decides per client whether an event with these arguments is for it. */
+export type ClientFilter = (client: ClientInfo, args: unknown) => boolean;
+
+/**
+ * Whether an event for `target` is meant for `client`. `filters` resolves named filters; an
+ * unknown name matches nobody.
+ */
+export function targets(
+  target: Target,
+  client: ClientInfo,
+  filters: Readonly<Record<string, ClientFilter>> = {},
+): boolean {
   switch (target.kind) {
     case 'all':
       return true;
@@ -31,5 +43,9 @@ export function targets(target: Target, client: ClientInfo): boolean {
       return target.clients.some((c) => c.group === client.group && c.id === client.id);
     case 'where':
       return target.predicate(client);
+    case 'filter': {
+      const filter = filters[target.filter];
+      return filter !== undefined && filter(client, target.args);
+    }
   }
 }
