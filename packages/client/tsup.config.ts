@@ -9,4 +9,6 @@ export default defineConfig({
   sourcemap: true,
   target: 'es2022',
   platform: 'browser',
+  // Self-contained entries: a page can load dist/index.js as a plain ES module, no bundler.
+  splitting: false,
 });

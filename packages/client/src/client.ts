@@ -192,8 +192,7 @@ export class SSEClient<M extends EventMap = EventMap> {
    */
   constructor(url: string, options: ClientOptions = {}) {
     const EventSourceImpl =
-      options.EventSource ??
-      (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
+      options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
     if (!EventSourceImpl) {
       throw new TypeError(
         '@ssehub/client: no EventSource in this runtime; pass options.EventSource (e.g. from the `eventsource` package).',
@@ -417,9 +416,9 @@ export class SSEClient<M extends EventMap = EventMap> {
 
   #reportError(error: unknown, meta: EventMeta): void {
     const { onListenerError } = this.#options;
-    if (onListenerError) return onListenerError(error, meta);
     const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
-    if (report) report(error);
+    if (onListenerError) onListenerError(error, meta);
+    else if (report) report(error);
     else
       setTimeout(() => {
         throw error;

@@ -1,0 +1,132 @@
+// @vitest-environment happy-dom
+import { act, createElement, StrictMode, useState } from 'react';
+import { createRoot, type Root } from 'react-dom/client';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FakeEventSource } from './fake-event-source.test-util.js';
+import { type UseSSEOptions, type UseSSEResult, useSSE } from './react.js';
+
+(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
+
+type Events = { notification: { title: string }; task_progress: { percent: number } };
+
+let root: Root;
+let latest: UseSSEResult<Events>;
+let renders = 0;
+
+function Probe(props: { target: Parameters<typeof useSSE>[0]; options: UseSSEOptions<Events> }) {
+  renders++;
+  latest = useSSE<Events>(props.target, { EventSource: FakeEventSource, ...props.options });
+  return createElement('span', null, latest.status);
+}
+
+function render(target: Parameters<typeof useSSE>[0], options: UseSSEOptions<Events> = {}) {
+  act(() => root.render(createElement(Probe, { target, options })));
+}
+
+beforeEach(() => {
+  FakeEventSource.reset();
+  renders = 0;
+  root = createRoot(document.createElement('div'));
+});
+afterEach(() => act(() => root.unmount()));
+
+describe('useSSE (React)', () => {
+  it('connects, tracks status, and dispatches to the latest handlers', () => {
+    const first = vi.fn();
+    render('/s', { events: { notification: first } });
+    expect(FakeEventSource.instances).toHaveLength(1);
+    const source = FakeEventSource.last;
+    expect(latest.status).toBe('connecting');
+    act(() => source.open());
+    expect(latest.status).toBe('open');
+
+    // new handler functions each render: no reconnect, the newest one is called
+    const second = vi.fn();
+    render('/s', { events: { notification: second } });
+    expect(FakeEventSource.instances).toHaveLength(1);
+    act(() => source.emit('notification', '{"title":"hi"}', '3'));
+    expect(first).not.toHaveBeenCalled();
+    expect(second).toHaveBeenCalledWith(
+      { title: 'hi' },
+      { id: '3', type: 'notification', raw: '{"title":"hi"}' },
+    );
+    expect(latest.lastEventId).toBe('3');
+    expect(latest.lastEvent).toEqual({ type: 'notification', data: { title: 'hi' }, id: '3' });
+    expect(latest.client?.status).toBe('open');
+  });
+
+  it('subscribes names added later and drops removed ones', () => {
+    const onProgress = vi.fn();
+    render('/s', { events: { notification: () => {} } });
+    const source = FakeEventSource.last;
+    render('/s', { events: { task_progress: onProgress } });
+    expect(source.listenerCounts.get('notification')).toBe(0);
+    act(() => source.emit('task_progress', '{"percent":5}'));
+    expect(onProgress).toHaveBeenCalledWith({ percent: 5 }, expect.anything());
+  });
+
+  it('reconnects when the URL changes and closes on unmount', () => {
+    render({ group: 'notifications', id: 'u1', token: 't' });
+    const first = FakeEventSource.last;
+    expect(first.url).toBe('/api/v1/sse/stream/notifications/u1?token=t');
+    // an equal target object in a new render does not reconnect
+    render({ group: 'notifications', id: 'u1', token: 't' });
+    expect(FakeEventSource.instances).toHaveLength(1);
+
+    render({ group: 'notifications', id: 'u2', base: '/sse' });
+    expect(first.readyState).toBe(FakeEventSource.CLOSED);
+    const second = FakeEventSource.last;
+    expect(second.url).toBe('/sse/stream/notifications/u2');
+    expect(latest.status).toBe('connecting');
+
+    act(() => root.unmount());
+    expect(second.readyState).toBe(FakeEventSource.CLOSED);
+    root = createRoot(document.createElement('div')); // for afterEach
+  });
+
+  it('stays closed with a null target until one is given', () => {
+    render(null);
+    expect(FakeEventSource.instances).toHaveLength(0);
+    expect(latest.status).toBe('closed');
+    render('/s');
+    expect(FakeEventSource.instances).toHaveLength(1);
+    expect(latest.status).toBe('connecting');
+  });
+
+  it('close() is stable and closes the connection', () => {
+    render('/s');
+    const { close } = latest;
+    render('/s');
+    expect(latest.close).toBe(close);
+    act(() => latest.close());
+    expect(latest.status).toBe('closed');
+    expect(FakeEventSource.last.readyState).toBe(FakeEventSource.CLOSED);
+  });
+
+  it('updates lastEventId on reset', () => {
+    render('/s', { lastEventId: 'old' });
+    expect(latest.lastEventId).toBe('old');
+    act(() => FakeEventSource.last.emit('reset', '{}', 'r1'));
+    expect(latest.lastEventId).toBe('r1');
+  });
+
+  it('does not re-render without events', () => {
+    render('/s');
+    const before = renders;
+    act(() => FakeEventSource.last.emit('message', 'ignored'));
+    expect(renders).toBe(before);
+  });
+
+  it('leaves one open connection under StrictMode', () => {
+    function Strict() {
+      const [n] = useState(0);
+      latest = useSSE<Events>(`/s${n}`, { EventSource: FakeEventSource });
+      return null;
+    }
+    act(() => root.render(createElement(StrictMode, null, createElement(Strict))));
+    const open = FakeEventSource.instances.filter((s) => s.readyState !== FakeEventSource.CLOSED);
+    expect(open).toHaveLength(1);
+    act(() => open[0]!.open());
+    expect(latest.status).toBe('open');
+  });
+});
