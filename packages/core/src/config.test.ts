@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { configFromEnv } from './config.js';
+
+describe('configFromEnv', () => {
+  it('maps SSE_* variables to hub and handler options and leaves the rest at defaults', () => {
+    const { hub, handler } = configFromEnv({
+      SSE_SECRET: 's',
+      SSE_PUBLISH_KEY: 'k',
+      SSE_HEARTBEAT_MS: '500',
+      SSE_SLOW_POLICY: 'drop-oldest',
+      SSE_CORS_ORIGINS: 'https://a.example, https://b.example',
+      SSE_MAX_PER_IP: '3',
+    });
+    expect(hub).toEqual({ heartbeatMs: 500, slowClientPolicy: 'drop-oldest', history: {} });
+    expect(handler).toEqual({
+      jwtSecret: 's',
+      publisherKey: 'k',
+      cors: { origin: ['https://a.example', 'https://b.example'], credentials: false },
+      limits: { maxConnectionsPerIp: 3 },
+    });
+  });
+
+  it('names the variable that is malformed', () => {
+    expect(() => configFromEnv({ SSE_HEARTBEAT_MS: 'soon' })).toThrow(/SSE_HEARTBEAT_MS/);
+    expect(() => configFromEnv({ SSE_SLOW_POLICY: 'ignore' })).toThrow(/SSE_SLOW_POLICY/);
+  });
+});

@@ -1,0 +1,355 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BodyTooLargeError,
+  createHandler,
+  type HandlerOptions,
+  type HubRequest,
+  type HubResponse,
+  type PlainResponse,
+} from './http.js';
+import { Hub } from './hub.js';
+import { signJwt } from './jwt.js';
+import { MemorySink, tick } from './testing.test-util.js';
+
+const hubs: Hub[] = [];
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((h) => h.close()));
+});
+
+function setup(options: HandlerOptions = {}) {
+  const hub = new Hub();
+  hubs.push(hub);
+  const handle = createHandler(hub, options);
+  const request = (
+    method: string,
+    url: string,
+    init: {
+      headers?: Record<string, string>;
+      body?: string;
+      httpVersion?: string;
+      ip?: string;
+    } = {},
+  ): Promise<HubResponse> => {
+    const headers = new Map(
+      Object.entries(init.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+    );
+    const req: HubRequest = {
+      method,
+      url,
+      headers: { get: (name) => headers.get(name.toLowerCase()) ?? null },
+      httpVersion: init.httpVersion ?? '1.1',
+      remoteAddress: init.ip ?? '127.0.0.1',
+      readBody: async (limit) => {
+        const body = init.body ?? '';
+        if (new TextEncoder().encode(body).length > limit) throw new BodyTooLargeError('too large');
+        return body;
+      },
+    };
+    return handle(req);
+  };
+  const json = async (method: string, url: string, init?: Parameters<typeof request>[2]) => {
+    const res = (await request(method, url, init)) as PlainResponse;
+    expect(res.kind).toBe('response');
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: res.body ? JSON.parse(res.body) : undefined,
+    };
+  };
+  const publish = (body: unknown, headers: Record<string, string> = {}) =>
+    json('POST', '/api/v1/sse/publish', {
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+  const stream = async (url: string, init?: Parameters<typeof request>[2]) => {
+    const res = await request('GET', url, init);
+    if (res.kind !== 'stream') throw new Error(`expected a stream, got ${JSON.stringify(res)}`);
+    const sink = new MemorySink();
+    const connection = res.connect(sink);
+    return { res, sink, connection };
+  };
+  return { hub, request, json, publish, stream };
+}
+
+describe('stream route', () => {
+  it('opens a stream from the path or the query, with the SSE headers', async () => {
+    const t = setup();
+    const a = await t.stream('/api/v1/sse/stream/users/alice');
+    const b = await t.stream('/api/v1/sse/stream?group=users&id=bob');
+    expect(a.res.headers).toMatchObject({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    expect(t.hub.info()).toMatchObject({ clientCount: 2, groups: { users: 2 } });
+    expect(b.connection.id).toBe('bob');
+  });
+
+  it('sends Connection: keep-alive only on HTTP/1.x', async () => {
+    const t = setup();
+    const h2 = await t.request('GET', '/api/v1/sse/stream/g/a', { httpVersion: '2.0' });
+    expect(h2.kind === 'stream' && h2.headers.connection).toBeUndefined();
+  });
+
+  it.each([
+    ['/api/v1/sse/stream?group=g', 400],
+    ['/api/v1/sse/stream/g/has space', 400],
+    [`/api/v1/sse/stream/g/${'x'.repeat(129)}`, 400],
+    ['/api/v1/sse/stream/g/%E0%A4%A', 400],
+    [`/api/v1/sse/stream/g/a?lastEventId=${'x'.repeat(300)}`, 400],
+    ['/api/v1/sse/stream/g/a/extra', 404],
+    ['/api/v1/sse/nothing', 404],
+  ])('answers %s with %i and a JSON error', async (url, status) => {
+    const t = setup();
+    const res = await t.json('GET', url);
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({ code: status, message: expect.any(String) });
+  });
+
+  it('passes requests outside its base on', async () => {
+    const t = setup();
+    expect((await t.request('GET', '/elsewhere')).kind).toBe('pass');
+    expect((await t.request('GET', '/api/v1/sse-other')).kind).toBe('pass');
+  });
+
+  it('takes Last-Event-ID from the header or the lastEventId query parameter', async () => {
+    const t = setup();
+    const first = await t.stream('/api/v1/sse/stream/g/a');
+    await t.hub.broadcast({ data: 'one' });
+    await t.hub.broadcast({ data: 'two' });
+    await tick();
+    const id = first.sink.appEvents[0]!.id!;
+    const viaHeader = await t.stream('/api/v1/sse/stream/g/a', {
+      headers: { 'last-event-id': id },
+    });
+    const viaQuery = await t.stream(`/api/v1/sse/stream/g/a?lastEventId=${encodeURIComponent(id)}`);
+    await tick();
+    expect(viaHeader.sink.appEvents.map((e) => e.data)).toEqual(['two']);
+    expect(viaQuery.sink.appEvents.map((e) => e.data)).toEqual(['two']);
+  });
+});
+
+describe('auth', () => {
+  const secret = 'secret';
+  it('with jwtSecret: a token for this id and group opens; everything else is 401 or 403', async () => {
+    const t = setup({ jwtSecret: secret });
+    const now = Math.floor(Date.now() / 1000);
+    const alice = await signJwt({ sub: 'alice', groups: ['users'] }, secret);
+    await t.stream(`/api/v1/sse/stream/users/alice?token=${alice}`);
+    await t.stream('/api/v1/sse/stream/users/alice', {
+      headers: { authorization: `Bearer ${alice}` },
+    });
+    await t.stream('/api/v1/sse/stream/users/alice', {
+      headers: { cookie: `a=b; ssehub_token=${alice}` },
+    });
+    const cases: [string, number][] = [
+      ['', 401],
+      [alice.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), 401],
+      [await signJwt({ sub: 'alice', exp: now - 10 }, secret), 401],
+      [await signJwt({ sub: 'alice', nbf: now + 100 }, secret), 401],
+      [await signJwt({ sub: 'alice' }, 'wrong'), 401],
+      [await signJwt({ sub: 'mallory', groups: '*' }, secret), 403],
+      [await signJwt({ sub: 'alice', groups: ['admins'] }, secret), 403],
+    ];
+    for (const [token, status] of cases) {
+      const res = await t.json(
+        'GET',
+        `/api/v1/sse/stream/users/alice${token ? `?token=${token}` : ''}`,
+      );
+      expect(res.status, token).toBe(status);
+    }
+    expect(t.hub.connectionCount).toBe(3);
+  });
+
+  it('an authorize hook decides and attaches meta', async () => {
+    const t = setup({
+      authorize: ({ id, token }) =>
+        token === 'let-me-in'
+          ? { allow: true, meta: { role: id } }
+          : { allow: false, status: 401, message: 'no' },
+    });
+    const ok = await t.stream('/api/v1/sse/stream/g/admin?token=let-me-in');
+    expect(ok.connection.meta).toEqual({ role: 'admin' });
+    expect(await t.json('GET', '/api/v1/sse/stream/g/admin?token=nope')).toMatchObject({
+      status: 401,
+      body: { message: 'no' },
+    });
+  });
+
+  it('the publisher key guards publish, disconnect, info and metrics', async () => {
+    const t = setup({ publisherKey: 'pk' });
+    for (const [method, url] of [
+      ['POST', '/api/v1/sse/publish'],
+      ['POST', '/api/v1/sse/disconnect/g/a'],
+      ['GET', '/api/v1/sse/info'],
+      ['GET', '/api/v1/sse/metrics'],
+    ] as const) {
+      expect((await t.json(method, url)).status).toBe(401);
+      expect(
+        (await t.json(method, url, { headers: { authorization: 'Bearer nope' } })).status,
+      ).toBe(403);
+    }
+    expect((await t.publish({ data: 1 }, { authorization: 'Bearer pk' })).status).toBe(200);
+    expect(
+      (await t.json('GET', '/api/v1/sse/info', { headers: { authorization: 'Bearer pk' } })).status,
+    ).toBe(200);
+  });
+});
+
+describe('publish, disconnect, info, metrics', () => {
+  it('publish: unicast with group and id, group with group only, broadcast with neither, list with ids', async () => {
+    const t = setup();
+    const a = await t.stream('/api/v1/sse/stream/g1/a');
+    const b = await t.stream('/api/v1/sse/stream/g1/b');
+    const c = await t.stream('/api/v1/sse/stream/g2/c');
+    expect(
+      (await t.publish({ group: 'g1', id: 'a', event: 'notification', data: { n: 1 } })).body,
+    ).toEqual({ code: 200, data: { delivered: 1 } });
+    expect((await t.publish({ group: 'g1', data: 'group' })).body.data.delivered).toBe(2);
+    expect((await t.publish({ data: 'all', eventId: 'e-1', retry: 100 })).body.data.delivered).toBe(
+      3,
+    );
+    expect(
+      (await t.publish({ group: 'g1', ids: ['a', 'b', 'x'], data: 'list' })).body.data.delivered,
+    ).toBe(2);
+    await tick();
+    expect(a.sink.appEvents.map((e) => [e.event, e.data])).toEqual([
+      ['notification', '{"n":1}'],
+      [undefined, 'group'],
+      [undefined, 'all'],
+      [undefined, 'list'],
+    ]);
+    expect(b.sink.appEvents.map((e) => e.data)).toEqual(['group', 'all', 'list']);
+    expect(c.sink.appEvents.map((e) => [e.id, e.data])).toEqual([['e-1', 'all']]);
+    expect(c.sink.retries).toEqual([3000, 100]);
+  });
+
+  it.each([
+    ['not json', '{', 400],
+    ['an array', '[1]', 400],
+    ['no data', '{"group":"g"}', 400],
+    ['a numeric group', '{"group":1,"data":1}', 400],
+    ['an id without group', '{"id":"a","data":1}', 400],
+    ['an event name with a newline', '{"event":"a\\nb","data":1}', 400],
+    ['an event id with a CR', '{"eventId":"a\\rb","data":1}', 400],
+    ['a negative retry', '{"retry":-1,"data":1}', 400],
+    ['a bad group name', '{"group":"a b","data":1}', 400],
+    ['ids that are not strings', '{"group":"g","ids":[1],"data":1}', 400],
+  ])('publish rejects %s with 400', async (_what, body, status) => {
+    const t = setup();
+    const c = await t.stream('/api/v1/sse/stream/g/a');
+    const res = await t.publish(body);
+    expect(res.status).toBe(status);
+    expect(res.body.message).toEqual(expect.any(String));
+    await tick();
+    expect(c.sink.appEvents).toHaveLength(0);
+  });
+
+  it('publish answers 413 past the body limit and 415 for a non-JSON content type', async () => {
+    const t = setup({ maxBodyBytes: 100 });
+    expect((await t.publish({ data: 'x'.repeat(200) })).status).toBe(413);
+    const res = await t.json('POST', '/api/v1/sse/publish', {
+      body: 'a=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(res.status).toBe(415);
+  });
+
+  it('wrong methods get 405 with Allow', async () => {
+    const t = setup();
+    const res = await t.json('DELETE', '/api/v1/sse/stream/g/a');
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET, OPTIONS');
+    expect((await t.json('GET', '/api/v1/sse/publish')).status).toBe(405);
+    expect((await t.json('GET', '/api/v1/sse/disconnect/g/a')).status).toBe(405);
+  });
+
+  it("disconnect closes the client's connections", async () => {
+    const t = setup();
+    const a = await t.stream('/api/v1/sse/stream/g/a');
+    expect((await t.json('POST', '/api/v1/sse/disconnect/g/a')).body).toEqual({
+      code: 200,
+      data: { disconnected: 1 },
+    });
+    expect(a.sink.closed).toBe(true);
+  });
+
+  it('info and metrics report the hub', async () => {
+    const t = setup();
+    await t.stream('/api/v1/sse/stream/g/a');
+    await t.publish({ data: 1 });
+    const info = await t.json('GET', '/api/v1/sse/info');
+    expect(info.body).toMatchObject({
+      code: 200,
+      data: { clientCount: 1, connectionCount: 1, groups: { g: 1 }, counters: { eventsSent: 1 } },
+    });
+    const metrics = (await t.request('GET', '/api/v1/sse/metrics')) as PlainResponse;
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/);
+    expect(metrics.body).toMatch(/^ssehub_connections 1$/m);
+    expect(metrics.body).toMatch(/^ssehub_events_sent_total 1$/m);
+    expect(metrics.body).toMatch(/^ssehub_group_clients\{group="g"\} 1$/m);
+  });
+});
+
+describe('CORS and limits', () => {
+  it('answers preflights for allowed origins and refuses unknown ones', async () => {
+    const t = setup({ cors: { origin: ['https://app.example'], credentials: true } });
+    const ok = await t.request('OPTIONS', '/api/v1/sse/stream/g/a', {
+      headers: { origin: 'https://app.example', 'access-control-request-headers': 'last-event-id' },
+    });
+    expect(ok).toMatchObject({
+      status: 204,
+      headers: {
+        'access-control-allow-origin': 'https://app.example',
+        'access-control-allow-credentials': 'true',
+        'access-control-allow-headers': expect.stringContaining('Last-Event-ID'),
+      },
+    });
+    const stream = await t.stream('/api/v1/sse/stream/g/a', {
+      headers: { origin: 'https://app.example' },
+    });
+    expect(stream.res.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(
+      (
+        await t.json('OPTIONS', '/api/v1/sse/stream/g/a', {
+          headers: { origin: 'https://evil.example' },
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await t.json('GET', '/api/v1/sse/stream/g/a', {
+          headers: { origin: 'https://evil.example' },
+        })
+      ).status,
+    ).toBe(403);
+    // The page's own origin is always allowed.
+    await t.stream('/api/v1/sse/stream/g/a', {
+      headers: { origin: 'http://localhost:3000', host: 'localhost:3000' },
+    });
+  });
+
+  it('limits connections in total (503), per client and per address (429)', async () => {
+    const perClient = setup({ limits: { maxConnectionsPerClient: 2 } });
+    await perClient.stream('/api/v1/sse/stream/g/a');
+    await perClient.stream('/api/v1/sse/stream/g/a');
+    expect((await perClient.json('GET', '/api/v1/sse/stream/g/a')).status).toBe(429);
+
+    const perIp = setup({ limits: { maxConnectionsPerIp: 2 } });
+    const first = await perIp.stream('/api/v1/sse/stream/g/a', { ip: '10.0.0.1' });
+    await perIp.stream('/api/v1/sse/stream/g/b', { ip: '10.0.0.1' });
+    expect((await perIp.json('GET', '/api/v1/sse/stream/g/c', { ip: '10.0.0.1' })).status).toBe(
+      429,
+    );
+    await perIp.stream('/api/v1/sse/stream/g/c', { ip: '10.0.0.2' });
+    first.connection.closed();
+    await perIp.stream('/api/v1/sse/stream/g/c', { ip: '10.0.0.1' });
+
+    const total = setup({ limits: { maxConnections: 1 } });
+    await total.stream('/api/v1/sse/stream/g/a');
+    const full = await total.json('GET', '/api/v1/sse/stream/g/b');
+    expect(full.status).toBe(503);
+    expect(full.headers['retry-after']).toBe('5');
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { newEvent } from './event.js';
+import { Hub } from './hub.js';
+import { createStreamSink } from './sink.js';
+
+describe('createStreamSink', () => {
+  it("streams the hub's bytes through a ReadableStream", async () => {
+    const hub = new Hub();
+    const { stream, sink, bind } = createStreamSink();
+    bind(hub.connect(sink, { group: 'g', id: 'a' }));
+    await hub.broadcast(newEvent('hello'));
+    const reader = stream.getReader();
+    let text = '';
+    while (!text.includes('hello')) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toMatch(/^retry: 3000\n\nevent: connected\n/);
+    await hub.close();
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it('reports backpressure from desiredSize and drains when the consumer pulls', async () => {
+    const hub = new Hub({ maxQueuedEvents: 1000, maxQueuedBytes: 10 * 1024 * 1024 });
+    const { stream, sink, bind } = createStreamSink({ highWaterMark: 1024 });
+    const connection = hub.connect(sink, { group: 'g', id: 'a' });
+    bind(connection);
+    for (let i = 0; i < 50; i++) await hub.broadcast(newEvent('x'.repeat(100)));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(connection.blockedSince).not.toBe(0);
+    expect(connection.queue.length).toBeGreaterThan(0);
+    const reader = stream.getReader();
+    let events = 0;
+    while (events < 50) {
+      const { value } = await reader.read();
+      events += (new TextDecoder().decode(value).match(/data: x/g) ?? []).length;
+    }
+    expect(events).toBe(50);
+    await hub.close();
+  });
+
+  it('reports a cancelled stream as client-closed', async () => {
+    const reasons: string[] = [];
+    const hub = new Hub({ onDisconnect: (_c, reason) => reasons.push(reason) });
+    const { stream, sink, bind } = createStreamSink();
+    bind(hub.connect(sink, { group: 'g', id: 'a' }));
+    await stream.cancel();
+    expect(reasons).toEqual(['client-closed']);
+    expect(hub.connectionCount).toBe(0);
+    await hub.close();
+  });
+
+  it('binds a stream cancelled before binding', async () => {
+    const hub = new Hub();
+    const { stream, sink, bind } = createStreamSink();
+    const connection = hub.connect(sink, { group: 'g', id: 'a' });
+    await stream.cancel();
+    bind(connection);
+    expect(hub.connectionCount).toBe(0);
+    await hub.close();
+  });
+});
