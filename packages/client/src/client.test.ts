@@ -46,6 +46,14 @@ describe('construction', () => {
     expect(source.url).toBe(`${URL}?lastEventId=e+41`);
     expect(client.lastEventId).toBe('e 41');
   });
+
+  it('takes the initial lastEventId from the URL, e.g. one built by streamUrl', () => {
+    const client = createClient(`${URL}?token=t%20x&lastEventId=12`, {
+      EventSource: FakeEventSource,
+    });
+    expect(FakeEventSource.last.url).toBe(`${URL}?token=t%20x&lastEventId=12`);
+    expect(client.lastEventId).toBe('12');
+  });
 });
 
 describe('parsing and dispatch', () => {

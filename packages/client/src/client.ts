@@ -1,5 +1,5 @@
 import { backoffDelay, type ReconnectOptions, resolveReconnect } from './backoff.js';
-import { withLastEventId } from './url.js';
+import { lastEventIdOf, withLastEventId } from './url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -111,7 +111,7 @@ export interface ClientOptions {
   withCredentials?: boolean;
   /**
    * Resume from this event id on the first connection, e.g. one saved in `sessionStorage`.
-   * Sent as the `lastEventId` query parameter.
+   * Sent as the `lastEventId` query parameter. Defaults to that parameter of the URL, if any.
    */
   lastEventId?: string;
   /**
@@ -202,7 +202,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     this.#options = options;
     this.#EventSource = EventSourceImpl;
     this.#reconnect = resolveReconnect(options.reconnect);
-    this.#lastEventId = options.lastEventId ?? '';
+    this.#lastEventId = options.lastEventId ?? lastEventIdOf(url) ?? '';
     for (const name of ALWAYS_OBSERVED) this.#observe(name);
     this.#open();
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BASE_PATH, streamUrl, withLastEventId } from './url.js';
+import { DEFAULT_BASE_PATH, lastEventIdOf, streamUrl, withLastEventId } from './url.js';
 
 describe('streamUrl', () => {
   it('builds the stream endpoint under the base', () => {
@@ -37,9 +37,24 @@ describe('withLastEventId', () => {
     expect(withLastEventId('/s?lastEventId=old', undefined)).toBe('/s');
   });
 
+  it('returns the URL as written when nothing changes', () => {
+    expect(withLastEventId('/s?token=a%20b&flag', '')).toBe('/s?token=a%20b&flag');
+    expect(withLastEventId('/s?token=a%20b&lastEventId=7', '7')).toBe(
+      '/s?token=a%20b&lastEventId=7',
+    );
+  });
+
   it('keeps the fragment and absolute URLs', () => {
     expect(withLastEventId('https://h.example/s?x=1#frag', '9')).toBe(
       'https://h.example/s?x=1&lastEventId=9#frag',
     );
+  });
+});
+
+describe('lastEventIdOf', () => {
+  it('reads the parameter, ignoring the fragment', () => {
+    expect(lastEventIdOf('/s')).toBeUndefined();
+    expect(lastEventIdOf('/s?token=t')).toBeUndefined();
+    expect(lastEventIdOf('/s?lastEventId=a%20b#x')).toBe('a b');
   });
 });

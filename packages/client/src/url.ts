@@ -34,6 +34,15 @@ export function streamUrl(base: string, params: StreamParams): string {
   return search ? `${path}?${search}` : path;
 }
 
+/** The `lastEventId` query parameter of `url`, if any. */
+export function lastEventIdOf(url: string): string | undefined {
+  const queryAt = url.indexOf('?');
+  if (queryAt === -1) return undefined;
+  const hashAt = url.indexOf('#', queryAt);
+  const query = url.slice(queryAt + 1, hashAt === -1 ? undefined : hashAt);
+  return new URLSearchParams(query).get('lastEventId') ?? undefined;
+}
+
 /**
  * Returns `url` with its `lastEventId` query parameter set to `lastEventId` (replacing any
  * previous one), or removed when `lastEventId` is empty. Works on relative and absolute URLs and
@@ -49,6 +58,8 @@ export function withLastEventId(url: string, lastEventId: string | undefined): s
   const queryAt = beforeHash.indexOf('?');
   const path = queryAt === -1 ? beforeHash : beforeHash.slice(0, queryAt);
   const query = new URLSearchParams(queryAt === -1 ? '' : beforeHash.slice(queryAt + 1));
+  // Unchanged: return the URL as written rather than re-serialised.
+  if (query.get('lastEventId') === (lastEventId || null)) return url;
   if (lastEventId) query.set('lastEventId', lastEventId);
   else query.delete('lastEventId');
   const search = query.toString();

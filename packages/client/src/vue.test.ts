@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { effectScope, nextTick, ref } from 'vue';
+import { createApp, defineComponent, effectScope, h, nextTick, ref } from 'vue';
 import { FakeEventSource } from './fake-event-source.test-util.js';
 import type { SSETarget } from './vue.js';
 import { useSSE } from './vue.js';
@@ -79,5 +79,24 @@ describe('useSSE (Vue)', () => {
     expect(sse.status.value).toBe('closed');
     expect(FakeEventSource.last.readyState).toBe(FakeEventSource.CLOSED);
     scope.stop();
+  });
+
+  it('in a component, connects on mount and closes on unmount', () => {
+    let sse: ReturnType<typeof useSSE<Events>> | undefined;
+    const Panel = defineComponent({
+      setup() {
+        sse = useSSE<Events>('/s', { EventSource: FakeEventSource });
+        expect(FakeEventSource.instances).toHaveLength(0); // not before mount
+        return () => h('div', sse?.status.value);
+      },
+    });
+    const el = document.createElement('div');
+    const app = createApp(Panel);
+    app.mount(el);
+    expect(FakeEventSource.instances).toHaveLength(1);
+    expect(el.textContent).toBe('connecting');
+    app.unmount();
+    expect(FakeEventSource.last.readyState).toBe(FakeEventSource.CLOSED);
+    expect(sse?.status.value).toBe('closed');
   });
 });

@@ -4,8 +4,10 @@
  * @packageDocumentation
  */
 import {
+  getCurrentInstance,
   getCurrentScope,
   type MaybeRefOrGetter,
+  onMounted,
   onScopeDispose,
   type Ref,
   readonly,
@@ -50,8 +52,9 @@ export interface UseSSEReturn<M extends EventMap = EventMap> {
 }
 
 /**
- * Connects to an ssehub stream for the lifetime of the current effect scope (a component's
- * setup): closed when the scope is disposed, remade when the target's URL changes.
+ * Connects to an ssehub stream for the lifetime of the current effect scope: in a component,
+ * from mount (so never during server-side rendering) until unmount; elsewhere, at once until the
+ * scope is disposed. The connection is remade when the target's URL changes.
  *
  * @param target - A URL or `{ group, id, token?, base? }`, or a ref or getter of one; `null` to
  *   stay disconnected.
@@ -103,17 +106,22 @@ export function useSSE<M extends EventMap = EventMap>(
     };
   };
 
-  watch(
-    () => targetUrl(toValue(target)),
-    (url) => {
-      disconnect?.();
-      disconnect = undefined;
-      client.value = undefined;
-      if (url === undefined) status.value = 'closed';
-      else connect(url);
-    },
-    { immediate: true },
-  );
+  const start = () =>
+    watch(
+      () => targetUrl(toValue(target)),
+      (url) => {
+        disconnect?.();
+        disconnect = undefined;
+        client.value = undefined;
+        if (url === undefined) status.value = 'closed';
+        else connect(url);
+      },
+      { immediate: true },
+    );
+  // In a component, connect once mounted: never during server-side rendering, which has no
+  // EventSource and no unmount. Elsewhere (a store, an effectScope), connect at once.
+  if (getCurrentInstance()) onMounted(start);
+  else start();
 
   if (getCurrentScope()) onScopeDispose(() => disconnect?.());
 
