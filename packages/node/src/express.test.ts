@@ -1,0 +1,104 @@
+import { createServer } from 'node:http';
+import { Hub } from '@ssehub/core';
+import express from 'express';
+import { afterEach, describe, expect, test } from 'vitest';
+import { sseHandler } from './index.js';
+import { call, closeServer, listen, openStream, waitFor } from './testing.test-util.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(app: express.Express, hub: Hub) {
+  const server = createServer(app);
+  const origin = await listen(server);
+  cleanups.push(async () => {
+    await hub.close();
+    await closeServer(server);
+  });
+  return origin;
+}
+
+const json = (body: unknown): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+describe('sseHandler as Express middleware', () => {
+  test('mounted after express.json(), next to other routes', async () => {
+    const hub = new Hub();
+    const app = express();
+    app.use(express.json());
+    app.get('/hello', (_req, res) => {
+      res.json({ hello: 'world' });
+    });
+    app.use(sseHandler(hub));
+    app.post('/echo', (req, res) => {
+      res.json(req.body);
+    });
+    const origin = await serve(app, hub);
+    const url = `${origin}/api/v1/sse`;
+
+    expect((await call(`${origin}/hello`)).json()).toEqual({ hello: 'world' });
+    // Other routes after the middleware still run: it calls next() off its routes.
+    expect((await call(`${origin}/echo`, json({ a: 1 }))).json()).toEqual({ a: 1 });
+    expect((await call(`${origin}/missing`)).status).toBe(404);
+
+    const stream = await openStream(`${url}/stream/room/u1`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    // The body was parsed by express.json(): the handler uses req.body.
+    const published = await call(
+      `${url}/publish`,
+      json({ group: 'room', event: 'chat', data: { text: 'hé 🎉' } }),
+    );
+    expect(published.json()).toEqual({ code: 200, data: { delivered: 1 } });
+    const chat = await stream.waitForEvent((e) => e.event === 'chat');
+    expect(JSON.parse(chat.data)).toEqual({ text: 'hé 🎉' });
+    expect((await call(`${url}/info`)).json()).toMatchObject({
+      code: 200,
+      data: { connectionCount: 1, groups: { room: 1 } },
+    });
+    stream.close();
+    await waitFor(() => hub.connectionCount === 0, 5_000, 'the hub to drop the connection');
+  });
+
+  test('mounted before express.json(): bad JSON and oversized bodies get the hub’s JSON errors', async () => {
+    const hub = new Hub();
+    const app = express();
+    app.use(sseHandler(hub, { maxBodyBytes: 256 }));
+    app.use(express.json());
+    const origin = await serve(app, hub);
+    const url = `${origin}/api/v1/sse`;
+    const bad = await call(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"data":',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 400 });
+    const large = await call(`${url}/publish`, json({ data: 'z'.repeat(1000) }));
+    expect(large.status).toBe(413);
+    expect(large.json()).toMatchObject({ code: 413 });
+    expect((await call(`${url}/publish`, json({ data: 1 }))).json()).toEqual({
+      code: 200,
+      data: { delivered: 0 },
+    });
+  });
+
+  test('under a mount path, routes are relative to it', async () => {
+    const hub = new Hub();
+    const app = express();
+    app.use('/events', sseHandler(hub, { base: '/' }));
+    const origin = await serve(app, hub);
+    const stream = await openStream(`${origin}/events/stream/g/a`);
+    expect(stream.status).toBe(200);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    expect(
+      (await call(`${origin}/events/publish`, json({ group: 'g', id: 'a', data: 'x' }))).json(),
+    ).toEqual({ code: 200, data: { delivered: 1 } });
+    stream.close();
+  });
+});

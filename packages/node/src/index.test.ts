@@ -1,0 +1,204 @@
+import { createServer, request, type Server } from 'node:http';
+import { Hub, type HubOptions } from '@ssehub/core';
+import { afterEach, describe, expect, test } from 'vitest';
+import { type HandlerOptions, sseHandler } from './index.js';
+import { call, closeServer, listen, openStream, waitFor } from './testing.test-util.js';
+
+const BASE = '/api/v1/sse';
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function start(
+  hubOptions: HubOptions = {},
+  handlerOptions: HandlerOptions = {},
+  server: Server = createServer(),
+) {
+  const hub = new Hub(hubOptions);
+  server.on('request', sseHandler(hub, handlerOptions));
+  const origin = await listen(server);
+  cleanups.push(async () => {
+    await hub.close();
+    await closeServer(server);
+  });
+  return { hub, server, origin, url: `${origin}${BASE}` };
+}
+
+const big = 'x'.repeat(64 * 1024);
+
+describe('sseHandler on node:http', () => {
+  test('streams the connected event and sends, with SSE headers', async () => {
+    const { hub, url } = await start({ retryMs: 1234 });
+    const stream = await openStream(`${url}/stream/g/a`);
+    expect(stream.status).toBe(200);
+    expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(stream.headers['cache-control']).toBe('no-cache, no-transform');
+    expect(stream.headers['x-accel-buffering']).toBe('no');
+    expect(stream.headers['content-length']).toBeUndefined();
+    const connected = await stream.waitForEvent((e) => e.event === 'connected');
+    expect(JSON.parse(connected.data)).toMatchObject({ group: 'g', id: 'a' });
+    expect(stream.retries).toEqual([1234]);
+    expect(await hub.send('a', 'g', { event: 'note', data: { n: 1 } })).toBe(1);
+    const note = await stream.waitForEvent((e) => e.event === 'note');
+    expect(JSON.parse(note.data)).toEqual({ n: 1 });
+    expect(note.id).toBeTruthy();
+    stream.close();
+  });
+
+  test('answers a JSON 404 on other paths when there is no next()', async () => {
+    const { origin } = await start();
+    const response = await call(`${origin}/elsewhere?x=1`);
+    expect(response.status).toBe(404);
+    expect(response.json()).toMatchObject({ code: 404, message: 'No route GET /elsewhere.' });
+  });
+
+  test('error statuses are JSON: 400, 404, 405, 413 (declared and streamed bodies)', async () => {
+    const { hub, url } = await start({}, { maxBodyBytes: 1024 });
+    const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+      call(`${url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+    expect((await post('{nope')).status).toBe(400);
+    expect((await post(JSON.stringify({ data: 'x'.repeat(2000) }))).status).toBe(413);
+    // No Content-Length: the limit stops reading the stream itself.
+    const chunked = await new Promise<{ status: number; body: string; connection?: string }>(
+      (resolve, reject) => {
+        const req = request(`${url}/publish`, { method: 'POST', agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }),
+          );
+        });
+        req.on('error', reject);
+        req.setHeader('content-type', 'application/json');
+        req.write(`{"data":"${'y'.repeat(4000)}`);
+        req.end('"}');
+      },
+    );
+    expect(chunked.status).toBe(413);
+    expect(chunked.connection).toBe('close');
+    expect(JSON.parse(chunked.body)).toMatchObject({ code: 413 });
+    expect((await call(`${url}/nothing`)).status).toBe(404);
+    const wrongMethod = await call(`${url}/publish`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.json()).toMatchObject({ code: 405 });
+    expect((await post(JSON.stringify({ data: 'ok' }))).json()).toEqual({
+      code: 200,
+      data: { delivered: 0 },
+    });
+    expect(hub.closed).toBe(false);
+  });
+
+  test('HEAD on a stream answers the headers and opens no connection', async () => {
+    const { hub, url } = await start();
+    const response = await fetch(`${url}/stream/g/a`, { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(hub.connectionCount).toBe(0);
+  });
+
+  test('a client that goes away is removed from the hub', async () => {
+    const { hub, url } = await start();
+    const stream = await openStream(`${url}/stream/g/a`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    expect(hub.connectionsOf('g', 'a')).toBe(1);
+    stream.close();
+    await waitFor(() => hub.connectionCount === 0, 5_000, 'the hub to drop the connection');
+    expect(hub.info().counters.connectionsClosed).toBe(1);
+    expect(hub.info().groupCount).toBe(0);
+  });
+
+  test('backpressure: a client that stops reading is disconnected as slow', async () => {
+    const { hub, url } = await start({ maxQueuedEvents: 4, slowClientPolicy: 'disconnect' });
+    const stream = await openStream(`${url}/stream/g/slow`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    stream.response.pause();
+    for (let i = 0; i < 2_000 && hub.info().counters.slowDisconnects === 0; i++) {
+      await hub.send('slow', 'g', { data: big });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(hub.info().counters.slowDisconnects).toBe(1);
+    expect(hub.connectionCount).toBe(0);
+    // What was buffered is still delivered, then the response ends (the client reconnects).
+    stream.response.resume();
+    await waitFor(() => stream.ended, 10_000, 'the response to end');
+  });
+
+  test('backpressure: drop-oldest keeps the connection and delivers the newest events', async () => {
+    const { hub, url } = await start({ maxQueuedEvents: 4, slowClientPolicy: 'drop-oldest' });
+    const stream = await openStream(`${url}/stream/g/slow`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    stream.response.pause();
+    let sent = 0;
+    for (; sent < 2_000 && hub.info().counters.eventsDropped === 0; sent++) {
+      await hub.send('slow', 'g', { event: 'n', data: `${sent} ${big}` });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(hub.info().counters.eventsDropped).toBeGreaterThan(0);
+    await hub.send('slow', 'g', { event: 'last', data: 'done' });
+    stream.response.resume();
+    await stream.waitForEvent((e) => e.event === 'last', 10_000);
+    const numbers = stream.events
+      .filter((e) => e.event === 'n')
+      .map((e) => Number(e.data.slice(0, e.data.indexOf(' '))));
+    // In order, without duplicates, with a gap where the oldest queued events were dropped.
+    expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(numbers.length).toBeLessThan(sent);
+    expect(numbers.at(-1)).toBe(sent - 1);
+    expect(hub.connectionCount).toBe(1);
+    stream.close();
+  });
+
+  test("drain: a paused client resumes and gets every event, in order, after 'drain'", async () => {
+    const { hub, url } = await start({ maxQueuedEvents: 10_000, maxQueuedBytes: 1 << 30 });
+    const stream = await openStream(`${url}/stream/g/a`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    stream.response.pause();
+    const count = 300; // ~19 MiB: far more than the socket buffers hold.
+    for (let i = 0; i < count; i++) await hub.send('a', 'g', { event: 'n', data: `${i} ${big}` });
+    await new Promise((resolve) => setImmediate(resolve));
+    stream.response.resume();
+    await stream.waitForEvent((e) => e.event === 'n' && e.data.startsWith(`${count - 1} `), 20_000);
+    const numbers = stream.events
+      .filter((e) => e.event === 'n')
+      .map((e) => Number(e.data.slice(0, e.data.indexOf(' '))));
+    expect(numbers).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(hub.info().counters.slowDisconnects).toBe(0);
+    stream.close();
+  });
+
+  test("a stream outlives the server's timeouts", async () => {
+    const server = createServer({
+      requestTimeout: 300,
+      headersTimeout: 200,
+      keepAliveTimeout: 100,
+      connectionsCheckingInterval: 50,
+    });
+    server.setTimeout(200);
+    // Heartbeats would reset the inactivity timer: make the stream silent.
+    const { hub, url } = await start({ heartbeatMs: 60_000 }, {}, server);
+    const stream = await openStream(`${url}/stream/g/a`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    // A fixed wait on purpose: the point is to stay silent past every timeout.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(stream.ended).toBe(false);
+    expect(await hub.send('a', 'g', { event: 'late', data: 'still here' })).toBe(1);
+    await stream.waitForEvent((e) => e.event === 'late');
+    stream.close();
+  });
+
+  test('hub.close() ends every stream', async () => {
+    const { hub, url } = await start();
+    const stream = await openStream(`${url}/stream/g/a`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    await hub.close();
+    await waitFor(() => stream.ended, 5_000, 'the stream to end');
+  });
+});

@@ -1,0 +1,253 @@
+/**
+ * @ssehub/node: the hub's reference routes for node:http and Express.
+ *
+ * One function, `sseHandler(hub, options)`, returns a `(req, res, next?)` listener that is a
+ * node:http request handler and Express middleware at once. Streams are written straight to the
+ * `ServerResponse` (no Web Streams): `res.write()`'s return value is the sink's backpressure
+ * signal and `'drain'` releases it, so a client that stops reading costs at most the hub's
+ * per-connection queue bound.
+ *
+ * - node:http: https://nodejs.org/api/http.html#class-httpserverresponse
+ * - backpressure: https://nodejs.org/en/learn/modules/backpressuring-in-streams
+ * - Express middleware: https://expressjs.com/en/guide/writing-middleware.html
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type AnyEvents,
+  BodyTooLargeError,
+  createHandler,
+  type EventMap,
+  type HandlerOptions,
+  type Hub,
+  type HubRequest,
+  jsonError,
+  type PlainResponse,
+  type Sink,
+  type StreamResponse,
+} from '@ssehub/core';
+
+export type {
+  AuthorizeContext,
+  AuthorizeResult,
+  CorsOptions,
+  HandlerOptions,
+} from '@ssehub/core';
+
+// ---------------------------------------------------------------- types
+
+/** Express's `next`: called with nothing to pass the request on, with an error to fail it. */
+export type NextFunction = (error?: unknown) => void;
+
+/**
+ * A node:http request listener that is also Express (and Connect) middleware.
+ *
+ * On one of the hub's routes it answers the request. On any other path it calls `next()` when
+ * given one (Express), or answers a JSON 404 (plain node:http).
+ */
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
+
+/** What body parsers (express.json(), body-parser) leave on the request. */
+interface ParsedRequest extends IncomingMessage {
+  body?: unknown;
+  /** Set by body-parser once it consumed the stream. */
+  _body?: boolean;
+}
+
+// ---------------------------------------------------------------- adapter
+
+/**
+ * Mounts the reference routes of `hub` (under `options.base`, default `/api/v1/sse`) on node:http
+ * or Express.
+ *
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { Hub } from '@ssehub/core';
+ * import { sseHandler } from '@ssehub/node';
+ *
+ * const hub = new Hub();
+ * createServer(sseHandler(hub)).listen(3000);
+ * // Express: app.use(sseHandler(hub, { publisherKey: process.env.SSE_PUBLISH_KEY }));
+ * ```
+ *
+ * Paths are matched against `req.url`, which Express makes relative to a mount path: with
+ * `app.use('/events', sseHandler(hub, { base: '/' }))` the stream is at `/events/stream/:g/:id`.
+ *
+ * Mount it before `express.json()` so that bad JSON and oversized publish bodies get the hub's
+ * JSON 400 / 413; mounted after, it reads the already-parsed `req.body` and the parser's own
+ * errors are Express's.
+ *
+ * Streams: the response is written as soon as the handler admits it (headers flushed), Nagle is
+ * off, and the socket's inactivity timeout is cleared, so `server.timeout` cannot cut a quiet
+ * stream. `server.requestTimeout` and `server.headersTimeout` only bound receiving the request,
+ * and `keepAliveTimeout` only the wait between requests: none of them ends a stream.
+ */
+export function sseHandler<M extends EventMap = AnyEvents>(
+  hub: Hub<M>,
+  options: HandlerOptions = {},
+): NodeHandler {
+  const handle = createHandler(hub, options);
+  return (req, res, next) => {
+    const state = { abandoned: false };
+    handle(toHubRequest(req, state)).then(
+      (response) => {
+        switch (response.kind) {
+          case 'pass':
+            if (next) next();
+            else writePlain(res, jsonError(404, `No route ${req.method} ${pathOf(req.url)}.`));
+            return;
+          case 'response':
+            writePlain(res, response, state.abandoned);
+            return;
+          case 'stream':
+            openStream(req, res, response);
+            return;
+        }
+      },
+      (error: unknown) => {
+        if (next) next(error);
+        else writePlain(res, jsonError(500, 'The request failed inside the server.'));
+      },
+    );
+  };
+}
+
+function pathOf(url: string | undefined): string {
+  const path = url ?? '/';
+  const query = path.indexOf('?');
+  return query === -1 ? path : path.slice(0, query);
+}
+
+function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubRequest {
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    headers: {
+      get(name) {
+        const value = req.headers[name.toLowerCase()];
+        return Array.isArray(value) ? value.join(', ') : value;
+      },
+    },
+    httpVersion: req.httpVersion,
+    remoteAddress: req.socket?.remoteAddress,
+    readBody: (limit) => readBody(req, limit, state),
+  };
+}
+
+/**
+ * Reads the request body as text, at most `limit` bytes. Past the limit it stops reading and
+ * rejects with `BodyTooLargeError`; `state.abandoned` then asks for `Connection: close`, so Node
+ * drops the unread rest with the socket instead of draining it.
+ */
+function readBody(
+  req: ParsedRequest,
+  limit: number,
+  state: { abandoned: boolean },
+): Promise<string> {
+  if (req._body === true || req.readableEnded) {
+    // A body parser got there first (express.json(), express.text(), express.raw()).
+    const parsed = req.body;
+    const text =
+      parsed === undefined
+        ? ''
+        : typeof parsed === 'string'
+          ? parsed
+          : parsed instanceof Uint8Array
+            ? Buffer.from(parsed).toString('utf8')
+            : JSON.stringify(parsed);
+    return Buffer.byteLength(text) > limit
+      ? Promise.reject(new BodyTooLargeError(`The body is larger than ${limit} bytes.`))
+      : Promise.resolve(text);
+  }
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    state.abandoned = true;
+    return Promise.reject(new BodyTooLargeError(`The body is larger than ${limit} bytes.`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        state.abandoned = true;
+        reject(new BodyTooLargeError(`The body is larger than ${limit} bytes.`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size).toString('utf8'));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onAborted = () => onError(new Error('The request was aborted.'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+function writePlain(res: ServerResponse, response: PlainResponse, close = false): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const headers: Record<string, string | number> = { ...response.headers };
+  if (response.status !== 204 && response.status !== 304)
+    headers['content-length'] = Buffer.byteLength(response.body);
+  if (close) headers.connection = 'close';
+  res.writeHead(response.status, headers);
+  // Node drops the body itself for HEAD and 204.
+  res.end(response.body);
+}
+
+function openStream(req: IncomingMessage, res: ServerResponse, response: StreamResponse): void {
+  // The client may have gone while authorize was running: then there is nothing to open.
+  if (res.destroyed || req.socket.destroyed) return;
+  res.writeHead(response.status, response.headers);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const socket = req.socket;
+  // Events are small and latency matters: no Nagle. And no inactivity timeout on a stream
+  // (server.timeout / server.setTimeout()): the hub's heartbeat and stall sweep own its lifetime.
+  socket.setNoDelay(true);
+  socket.setTimeout(0);
+  const sink: Sink = {
+    write(chunk) {
+      try {
+        return res.write(chunk);
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      res.end();
+    },
+  };
+  let connection: ReturnType<StreamResponse['connect']>;
+  try {
+    connection = response.connect(sink);
+  } catch {
+    // The hub closed between admitting the request and now.
+    res.end();
+    return;
+  }
+  res.on('drain', () => connection.drain());
+  res.on('close', () => connection.closed());
+}
