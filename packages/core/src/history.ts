@@ -15,7 +15,16 @@ export interface HistoryRecord {
 
 /** What the history holds after a client's Last-Event-ID. */
 export type ReplayResult =
-  | { readonly found: true; readonly events: readonly HistoryRecord[] }
+  | {
+      readonly found: true;
+      readonly events: readonly HistoryRecord[];
+      /**
+       * Ids at or before `lastEventId` that may still reach this hub live while it replays (a
+       * shared store whose messages arrive late on this node). The client has them already: the
+       * hub drops them from the live events it held back during replay.
+       */
+      readonly seen?: readonly string[];
+    }
   /** The id is unknown or older than the history: the client must refetch its state. */
   | { readonly found: false; readonly newestId: string | undefined };
 

@@ -283,6 +283,7 @@ export class Hub<M extends EventMap = AnyEvents> {
       if (connection.isClosed) return;
       const replayed = new Set<string>();
       if (result.found) {
+        for (const id of result.seen ?? []) replayed.add(id);
         for (const record of result.events) {
           connection.push((record.bytes ??= encodeRecord(record)));
           replayed.add(record.id);
