@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { FULL, parseArgs, QUICK } from './config.js';
+
+describe('parseArgs', () => {
+  it('defaults to the full run', () => {
+    const c = parseArgs([], '/out');
+    expect(c.clients).toBe(FULL.clients);
+    expect(c.only).toEqual([]);
+  });
+
+  it('reads --quick, --only and numeric overrides', () => {
+    const c = parseArgs(['--quick', '--only', 'raw-node,h3', '--clients=200'], '/out');
+    expect(c.quick).toBe(true);
+    expect(c.burstEvents).toBe(QUICK.burstEvents);
+    expect(c.only).toEqual(['raw-node', 'h3']);
+    expect(c.clients).toBe(200);
+  });
+
+  it('rejects unknown flags', () => {
+    expect(() => parseArgs(['--nope'], '/out')).toThrow(/unknown argument/);
+  });
+});

@@ -1,0 +1,109 @@
+/** Benchmark configuration: defaults, `--quick`, and command-line overrides. */
+
+export interface BenchConfig {
+  quick: boolean;
+  /** Server names to run (all when empty). */
+  only: string[];
+  clients: number;
+  /** Clients per load-generator process (each process is capped at 20 000 open files). */
+  clientsPerWorker: number;
+  /** Connections opened concurrently per worker before waiting for their heads. */
+  connectBatch: number;
+  groups: number;
+  /** Bytes of padding in each event's data (the JSON adds ~40 more). */
+  payloadSize: number;
+  warmupEvents: number;
+  burstEvents: number;
+  burstRepeats: number;
+  steadyRate: number;
+  steadyDurationMs: number;
+  unicastRounds: number;
+  groupRounds: number;
+  /** Upper bound for one phase to deliver everything. */
+  phaseTimeoutMs: number;
+  /** Idle time after connecting before memory is read. */
+  settleMs: number;
+  outDir: string;
+}
+
+export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
+  quick: false,
+  clients: 10_000,
+  clientsPerWorker: 5_000,
+  connectBatch: 500,
+  groups: 100,
+  payloadSize: 64,
+  warmupEvents: 10,
+  burstEvents: 50,
+  burstRepeats: 3,
+  steadyRate: 10,
+  steadyDurationMs: 10_000,
+  unicastRounds: 5,
+  groupRounds: 20,
+  phaseTimeoutMs: 60_000,
+  settleMs: 1_000,
+};
+
+export const QUICK: Omit<BenchConfig, 'only' | 'outDir'> = {
+  ...FULL,
+  quick: true,
+  clients: 1_000,
+  clientsPerWorker: 500,
+  groups: 10,
+  warmupEvents: 5,
+  burstEvents: 20,
+  burstRepeats: 1,
+  steadyDurationMs: 2_000,
+  unicastRounds: 3,
+  groupRounds: 10,
+  phaseTimeoutMs: 20_000,
+  settleMs: 300,
+};
+
+const NUMERIC: Record<string, keyof BenchConfig> = {
+  '--clients': 'clients',
+  '--per-worker': 'clientsPerWorker',
+  '--batch': 'connectBatch',
+  '--groups': 'groups',
+  '--size': 'payloadSize',
+  '--burst': 'burstEvents',
+  '--repeats': 'burstRepeats',
+  '--rate': 'steadyRate',
+  '--steady-ms': 'steadyDurationMs',
+  '--unicast-rounds': 'unicastRounds',
+  '--group-rounds': 'groupRounds',
+  '--timeout-ms': 'phaseTimeoutMs',
+};
+
+export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--out dir]
+  ${Object.keys(NUMERIC).join(' N, ')} N`;
+
+/** Parses argv (without node and script). Throws on unknown flags. */
+export function parseArgs(argv: string[], defaultOutDir: string): BenchConfig & { list: boolean } {
+  const quick = argv.includes('--quick');
+  const config: BenchConfig & { list: boolean } = {
+    ...(quick ? QUICK : FULL),
+    only: [],
+    outDir: defaultOutDir,
+    list: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? arg.split('=', 2) : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === '--quick' || flag === '--') continue;
+    if (flag === '--list') config.list = true;
+    else if (flag === '--only') config.only = value().split(',').filter(Boolean);
+    else if (flag === '--out') config.outDir = value();
+    else if (flag !== undefined && flag in NUMERIC) {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number`);
+      (config as unknown as Record<string, number>)[NUMERIC[flag]!] = n;
+    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
+  }
+  return config;
+}

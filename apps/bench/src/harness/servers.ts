@@ -1,0 +1,110 @@
+/**
+ * The servers under test. Each is one script in `src/servers/`, built to `dist/servers/`, started
+ * as its own process. Adding a server is one script plus one entry here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+export type Runtime = 'node' | 'bun' | 'deno';
+
+export interface ServerSpec {
+  /** Short name used by `--only` and in tables. */
+  name: string;
+  /** What it is, for the report. */
+  label: string;
+  runtime: Runtime;
+  /** Script under `dist/servers/`, without extension. */
+  script: string;
+  /** npm packages whose versions the report prints. */
+  packages: string[];
+}
+
+export const SERVERS: ServerSpec[] = [
+  {
+    name: 'raw-node',
+    label: 'raw node:http, one Buffer to every response (floor)',
+    runtime: 'node',
+    script: 'raw-node',
+    packages: [],
+  },
+  {
+    name: 'better-sse',
+    label: 'better-sse channel broadcast',
+    runtime: 'node',
+    script: 'better-sse',
+    packages: ['better-sse'],
+  },
+  {
+    name: 'h3',
+    label: 'h3 v2 EventStream (toNodeHandler)',
+    runtime: 'node',
+    script: 'h3',
+    packages: ['h3'],
+  },
+  {
+    name: 'hono',
+    label: 'Hono streamSSE on @hono/node-server',
+    runtime: 'node',
+    script: 'hono',
+    packages: ['hono', '@hono/node-server'],
+  },
+  {
+    name: 'bun-raw',
+    label: 'Bun.serve, raw ReadableStream (Bun floor)',
+    runtime: 'bun',
+    script: 'raw-fetch',
+    packages: [],
+  },
+  {
+    name: 'deno-raw',
+    label: 'Deno.serve, raw ReadableStream (Deno floor)',
+    runtime: 'deno',
+    script: 'raw-fetch',
+    packages: [],
+  },
+];
+
+const require = createRequire(import.meta.url);
+
+function packageDir(name: string): string | undefined {
+  try {
+    return path.dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Version of a package installed for this app (read from node_modules, exports aside), or `?`. */
+export function packageVersion(name: string, appDir: string): string {
+  try {
+    const file = path.join(appDir, 'node_modules', name, 'package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+/** Executable for a runtime: this Node, or the `bun`/`deno` binaries installed from npm. */
+export function runtimeBinary(runtime: Runtime): string | undefined {
+  if (runtime === 'node') return process.execPath;
+  const dir = packageDir(runtime);
+  const candidates = dir
+    ? runtime === 'bun'
+      ? [path.join(dir, 'bin', 'bun.exe'), path.join(dir, 'bin', 'bun')]
+      : [path.join(dir, 'deno'), path.join(dir, 'bin', 'deno')]
+    : [];
+  return candidates.find((file) => existsSync(file));
+}
+
+/** Command line that runs `scriptFile` on `runtime`, with GC exposed for memory readings. */
+export function runtimeArgs(runtime: Runtime, scriptFile: string): string[] {
+  switch (runtime) {
+    case 'node':
+      return ['--expose-gc', scriptFile];
+    case 'bun':
+      return ['run', scriptFile];
+    case 'deno':
+      return ['run', '--allow-all', '--quiet', '--v8-flags=--expose-gc', scriptFile];
+  }
+}

@@ -1,0 +1,69 @@
+/** Messages between the harness and a load-generator worker process (IPC, structured clone). */
+
+export interface ConnectCommand {
+  type: 'connect';
+  host: string;
+  port: number;
+  /** Global index of this worker's first client; client i gets id `c<i>`. */
+  firstId: number;
+  count: number;
+  /** Clients opened concurrently before waiting for their response heads. */
+  batch: number;
+  /** Number of groups; client i joins group `g<i % groups>`. */
+  groups: number;
+  /** Path prefix of the stream endpoint, e.g. `/sse`. */
+  path: string;
+}
+
+/** Starts a measurement: counters reset, the worker reports once every client got `perClient`. */
+export interface ExpectCommand {
+  type: 'expect';
+  phase: string;
+  perClient: number;
+}
+
+/** Asks for the current result of the phase now (used on time-out). */
+export interface CollectCommand {
+  type: 'collect';
+}
+
+export interface CloseCommand {
+  type: 'close';
+}
+
+export type WorkerCommand = ConnectCommand | ExpectCommand | CollectCommand | CloseCommand;
+
+export interface ConnectedReport {
+  type: 'connected';
+  connected: number;
+  failed: number;
+  errors: string[];
+}
+
+export interface ProgressReport {
+  type: 'progress';
+  connected: number;
+  failed: number;
+}
+
+export interface ReadyReport {
+  type: 'ready';
+  phase: string;
+}
+
+export interface PhaseResult {
+  type: 'result';
+  phase: string;
+  /** Events received with a timestamp since `expect`. */
+  received: number;
+  expected: number;
+  /** Per-event latency in ms (receive time minus embedded send time). */
+  latencies: Float64Array;
+  firstReceiveAt: number;
+  lastReceiveAt: number;
+  /** Connections closed by the server or failed during the phase. */
+  closed: number;
+  complete: boolean;
+}
+
+export type WorkerReport = ConnectedReport | ProgressReport | ReadyReport | PhaseResult;

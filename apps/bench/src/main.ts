@@ -1,0 +1,104 @@
+/**
+ * `pnpm bench`: runs every server under test in turn on the same harness and machine, prints
+ * progress and a table, and writes `results/latest.md`, `latest.svg` and `latest.json`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, USAGE } from './harness/config.js';
+import { checkTargets, consoleTable, markdown, svgChart, targetLines } from './harness/report.js';
+import { type RunContext, runServer, type ServerResult } from './harness/run.js';
+import { packageVersion, runtimeBinary, SERVERS } from './harness/servers.js';
+
+const distDir = path.dirname(fileURLToPath(import.meta.url));
+const appDir = path.dirname(distDir);
+
+function runtimeVersion(runtime: 'bun' | 'deno'): string {
+  const binary = runtimeBinary(runtime);
+  if (!binary) return 'not installed';
+  const out = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  return (out.stdout ?? '').split('\n')[0]?.trim() || 'unknown';
+}
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof parseArgs>;
+  try {
+    config = parseArgs(process.argv.slice(2), path.join(appDir, 'results'));
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exitCode = 2;
+    return;
+  }
+  if (config.list) {
+    for (const s of SERVERS) console.log(`${s.name.padEnd(20)} ${s.runtime.padEnd(5)} ${s.label}`);
+    return;
+  }
+  const unknown = config.only.filter((n) => !SERVERS.some((s) => s.name === n));
+  if (unknown.length) {
+    console.error(`unknown server(s): ${unknown.join(', ')}; see --list\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const selected = config.only.length
+    ? SERVERS.filter((s) => config.only.includes(s.name))
+    : SERVERS;
+
+  const packages = [...new Set(SERVERS.flatMap((s) => s.packages))].sort();
+  const cpus = os.cpus();
+  const configLines = [
+    `date        ${new Date().toISOString()}`,
+    `machine     ${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`,
+    `runtimes    node ${process.version}; ${runtimeVersion('bun')}; ${runtimeVersion('deno')}`,
+    `packages    ${packages.map((p) => `${p}@${packageVersion(p, appDir)}`).join(', ')}`,
+    `mode        ${config.quick ? 'quick' : 'full'}${config.only.length ? `, only ${config.only.join(',')}` : ''}`,
+    `clients     ${config.clients} over ${Math.ceil(config.clients / config.clientsPerWorker)} load-generator processes (${config.clientsPerWorker} each, ${config.connectBatch} connects at a time), ${config.groups} groups`,
+    `payload     ~${config.payloadSize + 40} bytes of JSON data per event`,
+    `burst       ${config.burstEvents} broadcasts at once, ${config.burstRepeats} run(s), median reported; ${config.warmupEvents} warm-up broadcasts first`,
+    `steady      ${config.steadyRate} broadcasts/s for ${config.steadyDurationMs / 1000} s`,
+    `unicast     ${config.unicastRounds} round(s) of one event to each client`,
+    `group       ${config.groupRounds} round(s) of one event to each of ${config.groups} groups`,
+    `repeat      pnpm bench${config.quick ? ' --quick' : ''}${config.only.length ? ` --only ${config.only.join(',')}` : ''}`,
+  ];
+  console.log('ssehub benchmark');
+  for (const line of configLines) console.log(`  ${line}`);
+  console.log('');
+
+  const started = performance.now();
+  const ctx: RunContext = {
+    config,
+    appDir,
+    distDir,
+    log: (line) => console.log(line),
+  };
+  const results: ServerResult[] = [];
+  for (const [i, spec] of selected.entries()) {
+    console.log(`[${i + 1}/${selected.length}] ${spec.name} — ${spec.label}`);
+    const result = await runServer(spec, ctx);
+    if (result.status === 'skipped') console.log(`  skipped: ${result.note}`);
+    results.push(result);
+  }
+
+  const targets = checkTargets(results);
+  console.log('');
+  console.log(consoleTable(results));
+  console.log('');
+  console.log('targets');
+  for (const line of targetLines(targets)) console.log(line);
+
+  mkdirSync(config.outDir, { recursive: true });
+  const subtitle = `${config.clients} clients, burst of ${config.burstEvents} broadcasts · node ${process.version} · ${cpus.length} cores`;
+  writeFileSync(path.join(config.outDir, 'latest.md'), markdown(results, configLines, targets));
+  writeFileSync(path.join(config.outDir, 'latest.svg'), svgChart(results, subtitle));
+  writeFileSync(
+    path.join(config.outDir, 'latest.json'),
+    `${JSON.stringify({ config, configLines, results, targets }, null, 2)}\n`,
+  );
+  console.log('');
+  console.log(
+    `wrote ${path.relative(process.cwd(), path.join(config.outDir, 'latest.md'))} (+ .svg, .json) in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+}
+
+await main();

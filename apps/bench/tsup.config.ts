@@ -1,0 +1,31 @@
+import { defineConfig } from 'tsup';
+
+// Node scripts import their npm packages at run time; the Bun/Deno server scripts are bundled
+// whole so those runtimes need no module resolution of their own.
+export default defineConfig([
+  {
+    entry: {
+      main: 'src/main.ts',
+      'loadgen/worker': 'src/loadgen/worker.ts',
+      'servers/raw-node': 'src/servers/raw-node.ts',
+      'servers/better-sse': 'src/servers/better-sse.ts',
+      'servers/h3': 'src/servers/h3.ts',
+      'servers/hono': 'src/servers/hono.ts',
+    },
+    format: ['esm'],
+    platform: 'node',
+    target: 'node20',
+    clean: false,
+    splitting: false,
+  },
+  {
+    entry: {
+      'servers/raw-fetch': 'src/servers/raw-fetch.ts',
+    },
+    format: ['esm'],
+    platform: 'neutral',
+    target: 'es2022',
+    noExternal: [/.*/],
+    splitting: false,
+  },
+]);
