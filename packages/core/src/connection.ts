@@ -114,7 +114,8 @@ export class Connection implements ClientInfo, ConnectionControl {
     this.scheduled = false;
     if (this.isClosed || this.blockedSince !== 0 || this.queue.length === 0) return;
     const chunk = concatBytes(this.queue, this.queuedBytes);
-    this.queue = [];
+    // Reuse the array: a broadcast flushes every connection, so this is the hot path.
+    this.queue.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = this.owner.now();
     this.owner.countWrite(chunk.byteLength);
