@@ -45,7 +45,7 @@ export function targets(
       return target.predicate(client);
     case 'filter': {
       const filter = filters[target.filter];
-      return filter?.(client, target.args);
+      return filter?.(client, target.args) === true;
     }
   }
 }
