@@ -1,0 +1,286 @@
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { Hub } from '@ssehub/core';
+import { Hono } from 'hono';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readBody, sseHandler, toHubRequest } from './index.js';
+
+const BASE = 'http://localhost/api/v1/sse';
+const hubs: Hub[] = [];
+
+function newHub(options: ConstructorParameters<typeof Hub>[0] = {}): Hub {
+  const hub = new Hub(options);
+  hubs.push(hub);
+  return hub;
+}
+
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((hub) => hub.close()));
+});
+
+/** Reads a stream body until `until` matches the text so far. */
+async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  until: (text: string) => boolean,
+  timeoutMs = 2_000,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  const deadline = Date.now() + timeoutMs;
+  while (!until(text)) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out; got ${JSON.stringify(text)}`);
+    const result = await Promise.race([
+      reader.read(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('read timeout')), left)),
+    ]);
+    if (result.done) break;
+    text += decoder.decode(result.value, { stream: true });
+  }
+  return text;
+}
+
+const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('request conversion', () => {
+  it('passes method, url, headers and the remote address to core', () => {
+    const request = new Request(`${BASE}/info`, { headers: { 'x-a': '1' } });
+    const hubRequest = toHubRequest(request, { remoteAddress: '10.0.0.1' });
+    expect(hubRequest.method).toBe('GET');
+    expect(hubRequest.url).toBe(`${BASE}/info`);
+    expect(hubRequest.headers.get('x-a')).toBe('1');
+    expect(hubRequest.remoteAddress).toBe('10.0.0.1');
+    // Deno's ServeHandlerInfo shape.
+    expect(toHubRequest(request, { remoteAddr: { hostname: '::1' } }).remoteAddress).toBe('::1');
+  });
+
+  it('answers JSON routes with their status and headers', async () => {
+    const handle = sseHandler(newHub(), { publisherKey: 'k' });
+    const denied = await handle(new Request(`${BASE}/info`));
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('content-type')).toMatch(/^application\/json/);
+    const info = await handle(
+      new Request(`${BASE}/info`, { headers: { authorization: 'Bearer k' } }),
+    );
+    expect(info.status).toBe(200);
+    expect(
+      ((await info.json()) as { data: { connectionCount: number } }).data.connectionCount,
+    ).toBe(0);
+  });
+
+  it('answers 204 preflights and HEAD without a body', async () => {
+    const handle = sseHandler(newHub(), { cors: { origin: ['https://a.example'] } });
+    const preflight = await handle(
+      new Request(`${BASE}/publish`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://a.example' },
+      }),
+    );
+    expect(preflight.status).toBe(204);
+    expect(preflight.body).toBeNull();
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
+    const head = await handle(new Request(`${BASE}/stream/g/u`, { method: 'HEAD' }));
+    expect(head.status).toBe(200);
+    expect(head.body).toBeNull();
+    expect(head.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  });
+
+  it('answers 404 JSON outside base, or resolves undefined with fallthrough', async () => {
+    const hub = newHub();
+    const notFound = await sseHandler(hub)(new Request('http://localhost/elsewhere'));
+    expect(notFound.status).toBe(404);
+    expect(((await notFound.json()) as { error: string }).error).toBe('not_found');
+    const middleware = sseHandler(hub, { fallthrough: true });
+    expect(await middleware(new Request('http://localhost/elsewhere'))).toBeUndefined();
+    expect((await middleware(new Request(`${BASE}/nope`)))?.status).toBe(404);
+  });
+
+  it('publishes a JSON body to a connected stream', async () => {
+    const hub = newHub();
+    const handle = sseHandler(hub);
+    const response = await handle(new Request(`${BASE}/stream/g/u`));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(response.headers.get('connection')).toBeNull();
+    const reader = response.body!.getReader();
+    expect(await readUntil(reader, (t) => t.includes('event: connected'))).toMatch(/^retry: 3000/);
+    const published = await handle(
+      new Request(`${BASE}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ group: 'g', id: 'u', event: 'note', data: { n: 1 } }),
+      }),
+    );
+    expect(await published.json()).toEqual({ code: 200, data: { delivered: 1 } });
+    expect(await readUntil(reader, (t) => t.includes('data: {"n":1}'))).toContain('event: note');
+    await reader.cancel();
+  });
+
+  it('answers 503 when the hub closed before the stream connected', async () => {
+    const hub = newHub();
+    await hub.close();
+    const response = await sseHandler(hub)(new Request(`${BASE}/stream/g/u`));
+    expect(response.status).toBe(503);
+  });
+});
+
+describe('body limit', () => {
+  const chunked = (parts: number, size: number) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < parts; i++) controller.enqueue(new Uint8Array(size).fill(0x20));
+        controller.close();
+      },
+    });
+
+  it('reads a body within the limit, in several chunks', async () => {
+    const request = new Request('http://localhost/', {
+      method: 'POST',
+      body: chunked(3, 10),
+      duplex: 'half',
+    } as RequestInit);
+    expect(await readBody(request, 30)).toBe(' '.repeat(30));
+  });
+
+  it('rejects a body without Content-Length as soon as it passes the limit', async () => {
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new Uint8Array(1024));
+      },
+    });
+    const request = new Request('http://localhost/', {
+      method: 'POST',
+      body: endless,
+      duplex: 'half',
+    } as RequestInit);
+    await expect(readBody(request, 4096)).rejects.toMatchObject({ name: 'BodyTooLargeError' });
+    expect(pulled).toBeLessThan(10);
+  });
+
+  it('refuses a declared Content-Length over the limit unread', async () => {
+    const request = new Request('http://localhost/', {
+      method: 'POST',
+      headers: { 'content-length': '100000' },
+      body: chunked(1, 10),
+      duplex: 'half',
+    } as RequestInit);
+    await expect(readBody(request, 100)).rejects.toMatchObject({ name: 'BodyTooLargeError' });
+  });
+
+  it('answers 413 on publish past maxBodyBytes', async () => {
+    const handle = sseHandler(newHub(), { maxBodyBytes: 16 });
+    const response = await handle(
+      new Request(`${BASE}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ data: 'x'.repeat(100) }),
+      }),
+    );
+    expect(response.status).toBe(413);
+  });
+});
+
+describe('abort cleanup', () => {
+  it('releases the connection when the request signal aborts', async () => {
+    const hub = newHub();
+    const abort = new AbortController();
+    const response = await sseHandler(hub)(
+      new Request(`${BASE}/stream/g/u`, { signal: abort.signal }),
+    );
+    expect(response.status).toBe(200);
+    expect(hub.connectionCount).toBe(1);
+    abort.abort();
+    expect(hub.connectionCount).toBe(0);
+    expect(hub.info().counters.connectionsClosed).toBe(1);
+  });
+
+  it('releases the connection when the body is cancelled', async () => {
+    const hub = newHub();
+    const response = await sseHandler(hub)(new Request(`${BASE}/stream/g/u`));
+    const reader = response.body!.getReader();
+    await readUntil(reader, (t) => t.includes('connected'));
+    await reader.cancel();
+    expect(hub.connectionCount).toBe(0);
+  });
+
+  it('ends the body when the hub disconnects the client', async () => {
+    const hub = newHub();
+    const response = await sseHandler(hub)(new Request(`${BASE}/stream/g/u`));
+    const reader = response.body!.getReader();
+    await readUntil(reader, (t) => t.includes('connected'));
+    expect(hub.disconnect('g', 'u')).toBe(1);
+    const { done } = await reader.read();
+    expect(done).toBe(true);
+  });
+});
+
+describe('backpressure on the stream sink', () => {
+  const flood = async (hub: Hub, count: number) => {
+    for (let i = 0; i < count; i++) {
+      await hub.send('u', 'g', { event: 'x', data: 'y'.repeat(1000) });
+      await tick();
+    }
+  };
+
+  it('disconnects a client that does not read (disconnect policy)', async () => {
+    const hub = newHub({ maxQueuedEvents: 5 });
+    const response = await sseHandler(hub, { highWaterMark: 4096 })(
+      new Request(`${BASE}/stream/g/u`),
+    );
+    expect(response.status).toBe(200);
+    await flood(hub, 20);
+    expect(hub.connectionCount).toBe(0);
+    expect(hub.info().counters.slowDisconnects).toBe(1);
+    // What was buffered before the limit is still readable, then the body ends.
+    const text = await new Response(response.body).text();
+    expect(text).toContain('event: connected');
+  });
+
+  it('drops the oldest events, then delivers again once the reader reads (drop-oldest)', async () => {
+    const hub = newHub({ maxQueuedEvents: 5, slowClientPolicy: 'drop-oldest' });
+    const response = await sseHandler(hub, { highWaterMark: 4096 })(
+      new Request(`${BASE}/stream/g/u`),
+    );
+    await flood(hub, 20);
+    expect(hub.connectionCount).toBe(1);
+    expect(hub.info().counters.eventsDropped).toBeGreaterThan(0);
+    const reader = response.body!.getReader();
+    await hub.send('u', 'g', { event: 'last', data: 1 });
+    expect(await readUntil(reader, (t) => t.includes('event: last'))).toContain('event: x');
+    await reader.cancel();
+  });
+});
+
+describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
+  it('streams events as they are sent and lets other routes through', async () => {
+    const hub = newHub();
+    const app = new Hono();
+    const middleware = sseHandler(hub, { fallthrough: true });
+    app.use(async (c, next) => (await middleware(c.req.raw)) ?? next());
+    app.get('/hello', (c) => c.text('hello'));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      expect(await (await fetch(`${origin}/hello`)).text()).toBe('hello');
+      const abort = new AbortController();
+      const response = await fetch(`${origin}/api/v1/sse/stream?group=g&id=u`, {
+        signal: abort.signal,
+      });
+      const reader = response.body!.getReader();
+      await readUntil(reader, (t) => t.includes('connected'));
+      await hub.send('u', 'g', { event: 'live', data: 'now' });
+      expect(await readUntil(reader, (t) => t.includes('event: live'))).toContain('data: now');
+      abort.abort();
+      const deadline = Date.now() + 2_000;
+      while (hub.connectionCount > 0 && Date.now() < deadline) await tick(10);
+      expect(hub.connectionCount).toBe(0);
+    } finally {
+      const closed = new Promise((resolve) => server.close(resolve));
+      (server as import('node:http').Server).closeAllConnections();
+      await closed;
+    }
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * The fetch adapter: `(Request) => Response` over @ssehub/core's shared request handler.
+ *
+ * - Deno: https://docs.deno.com/api/deno/~/Deno.serve
+ * - Bun: https://bun.sh/docs/api/http (note `idleTimeout`, below)
+ * - Cloudflare Workers: https://developers.cloudflare.com/workers/runtime-apis/handlers/fetch/
+ * - Hono: https://hono.dev/docs/api/context#req ; Next.js: https://nextjs.org/docs/app/building-your-application/routing/route-handlers
+ * - Streams: https://developer.mozilla.org/docs/Web/API/ReadableStream
+ */
+
+import {
+  type AnyEvents,
+  BodyTooLargeError,
+  createHandler,
+  createStreamSink,
+  type EventMap,
+  type HandlerOptions,
+  type Hub,
+  type HubRequest,
+  type HubResponse,
+  jsonError,
+  type PlainResponse,
+} from '@ssehub/core';
+
+// ---------------------------------------------------------------- types
+
+/** What the runtime knows of the connection besides the request. */
+export interface FetchRequestInfo {
+  /** The client's address (Bun: `server.requestIP(request)?.address`). */
+  readonly remoteAddress?: string | undefined;
+  /** Deno's `ServeHandlerInfo` shape, so `Deno.serve(handler)` passes it as is. */
+  readonly remoteAddr?: { readonly hostname?: string } | undefined;
+}
+
+/** Options of the fetch adapter: core's handler options plus how responses are produced. */
+export interface FetchHandlerOptions extends HandlerOptions {
+  /**
+   * Resolve `undefined` for requests outside `base` instead of answering core's 404 JSON, so the
+   * framework can go on (Hono's `app.use`, a Next.js catch-all that serves more than the hub).
+   */
+  readonly fallthrough?: boolean;
+  /** Bytes a stream body buffers before the hub sees backpressure (default 64 KiB). */
+  readonly highWaterMark?: number;
+}
+
+/** Answers every request: hub routes, and core's 404 JSON for anything else. */
+export type FetchHandler = (request: Request, info?: FetchRequestInfo) => Promise<Response>;
+
+/** Answers hub routes and resolves `undefined` for anything else (`fallthrough: true`). */
+export type FetchMiddleware = (
+  request: Request,
+  info?: FetchRequestInfo,
+) => Promise<Response | undefined>;
+
+// ---------------------------------------------------------------- adapter
+
+const decoder = new TextDecoder();
+/** Statuses whose response must not have a body (the Response constructor throws otherwise). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Creates the fetch handler for a hub: the reference routes under `options.base`
+ * (default `/api/v1/sse`). Streams are pull-based `ReadableStream` bodies: a client that does not
+ * read makes the hub queue, then apply its slow-client policy.
+ *
+ * ```ts
+ * const handle = sseHandler(hub, { publisherKey: 'secret' });
+ * Deno.serve(handle);
+ * Bun.serve({ idleTimeout: 0, fetch: (req, server) => handle(req, { remoteAddress: server.requestIP(req)?.address }) });
+ * ```
+ */
+export function sseHandler<M extends EventMap = AnyEvents>(
+  hub: Hub<M>,
+  options: FetchHandlerOptions & { readonly fallthrough: true },
+): FetchMiddleware;
+export function sseHandler<M extends EventMap = AnyEvents>(
+  hub: Hub<M>,
+  options?: FetchHandlerOptions,
+): FetchHandler;
+export function sseHandler<M extends EventMap = AnyEvents>(
+  hub: Hub<M>,
+  options: FetchHandlerOptions = {},
+): FetchMiddleware {
+  const handle = createHandler(hub, options);
+  const { fallthrough = false, highWaterMark } = options;
+  return async (request, info) => {
+    let result: HubResponse;
+    try {
+      result = await handle(toHubRequest(request, info));
+    } catch {
+      return toResponse(jsonError(500, 'The request failed inside the server.'), request);
+    }
+    switch (result.kind) {
+      case 'pass':
+        if (fallthrough) return undefined;
+        return toResponse(
+          jsonError(404, `No route ${request.method} ${new URL(request.url).pathname}.`),
+          request,
+        );
+      case 'response':
+        return toResponse(result, request);
+      case 'stream': {
+        const headers = streamHeaders(result.headers);
+        // HEAD gets the stream's headers and no connection: nobody would ever read it.
+        if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
+        const { stream, sink, bind } = createStreamSink({ highWaterMark });
+        let connection: ReturnType<typeof result.connect>;
+        try {
+          connection = result.connect(sink);
+        } catch {
+          // The hub closed between routing and connecting (shutdown).
+          return toResponse(jsonError(503, 'The hub is closed.'), request);
+        }
+        bind(connection);
+        // Bun and Deno report a client that went away through the signal as well as by
+        // cancelling the body; either one releases the connection (the second is a no-op).
+        const signal = request.signal as AbortSignal | undefined;
+        if (signal?.aborted) connection.closed();
+        else signal?.addEventListener('abort', () => connection.closed(), { once: true });
+        return new Response(stream, { status: result.status, headers });
+      }
+    }
+  };
+}
+
+/** Turns a fetch `Request` into core's `HubRequest`. */
+export function toHubRequest(request: Request, info?: FetchRequestInfo): HubRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    remoteAddress: info?.remoteAddress ?? info?.remoteAddr?.hostname,
+    readBody: (limit) => readBody(request, limit),
+  };
+}
+
+/**
+ * Reads a request body as UTF-8 text, at most `limit` bytes: a larger `Content-Length` is refused
+ * unread, and a body without one is cancelled as soon as it passes the limit.
+ */
+export async function readBody(request: Request, limit: number): Promise<string> {
+  const tooLarge = () => new BodyTooLargeError(`The body is larger than ${limit} bytes.`);
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw tooLarge();
+  const body = request.body;
+  if (body === null) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return decoder.decode(chunks[0]);
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return decoder.decode(bytes);
+}
+
+function toResponse(result: PlainResponse, request: Request): Response {
+  const empty = request.method === 'HEAD' || NULL_BODY.has(result.status);
+  return new Response(empty ? null : result.body, {
+    status: result.status,
+    headers: result.headers,
+  });
+}
+
+/**
+ * The runtime owns the connection: `Connection` is a hop-by-hop header that fetch runtimes drop
+ * or refuse (and HTTP/2 forbids), so it is left out.
+ */
+function streamHeaders(headers: Record<string, string>): Record<string, string> {
+  const { connection: _, ...rest } = headers;
+  return rest;
+}
