@@ -103,6 +103,11 @@ describe('useSSE (React)', () => {
     expect(FakeEventSource.last.readyState).toBe(FakeEventSource.CLOSED);
   });
 
+  it('starts from the lastEventId in the URL', () => {
+    render('/s?lastEventId=from-url');
+    expect(latest.lastEventId).toBe('from-url');
+  });
+
   it('updates lastEventId on reset', () => {
     render('/s', { lastEventId: 'old' });
     expect(latest.lastEventId).toBe('old');

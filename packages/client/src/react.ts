@@ -116,6 +116,7 @@ export function useSSE<M extends EventMap = EventMap>(
     clientRef.current = current;
     setClient(current);
     setStatus(current.status);
+    setLastEventId(current.lastEventId);
     const offStatus = current.onStatus(setStatus);
     const offReset = current.onReset(() => setLastEventId(current.lastEventId));
     sync(current, eventNames(optionsRef.current));

@@ -97,6 +97,7 @@ export function useSSE<M extends EventMap = EventMap>(
     const offReset = current.onReset(() => (lastEventId.value = current.lastEventId));
     client.value = current;
     status.value = current.status;
+    lastEventId.value = current.lastEventId;
     disconnect = () => {
       for (const off of subscriptions.values()) off();
       offStatus();
