@@ -105,17 +105,31 @@ export class MemoryHistory implements HistoryStore {
 
   since(lastEventId: string, matches: (record: HistoryRecord) => boolean): ReplayResult {
     this.#trim();
-    const seq = this.#byId.get(lastEventId);
     const first = this.#entries[this.#head];
-    if (seq === undefined || first === undefined || seq < first.seq) {
-      return { found: false, newestId: this.#entries[this.#entries.length - 1]?.record.id };
+    // The position after which to replay: an app id must still be retained; one of our own ids
+    // names a position even when its event is gone, as long as nothing after it was forgotten.
+    let after = this.#byId.get(lastEventId);
+    if (after === undefined && lastEventId.startsWith(`${this.#epoch}-`)) {
+      const seq = Number(lastEventId.slice(this.#epoch.length + 1));
+      if (Number.isSafeInteger(seq) && seq >= 0 && seq <= this.#seq) after = seq;
+    }
+    const oldestKept = first?.seq ?? this.#seq + 1;
+    if (after === undefined || after < oldestKept - 1) {
+      return { found: false, newestId: this.newestId };
     }
     const events: HistoryRecord[] = [];
-    for (let i = this.#head + (seq - first.seq) + 1; i < this.#entries.length; i++) {
-      const { record } = this.#entries[i]!;
-      if (matches(record)) events.push(record);
+    if (first !== undefined) {
+      for (let i = this.#head + Math.max(0, after - first.seq + 1); i < this.#entries.length; i++) {
+        const { record } = this.#entries[i]!;
+        if (matches(record)) events.push(record);
+      }
     }
     return { found: true, events };
+  }
+
+  /** An id naming the current end of the history: resuming from it replays what comes next. */
+  get newestId(): string {
+    return this.#entries[this.#entries.length - 1]?.record.id ?? `${this.#epoch}-${this.#seq}`;
   }
 
   close(): void {

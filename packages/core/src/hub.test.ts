@@ -427,14 +427,45 @@ describe('replay', () => {
     expect(late.sink.appEvents[0]!.event).toBe('reset');
   });
 
-  it('with history disabled, every resume gets reset', async () => {
+  it('with history disabled, a resume that missed anything gets reset', async () => {
     const hub = makeHub({ history: false });
     const c = open(hub, 'g', 'a');
     await hub.broadcast(newEvent(1));
     await tick();
+    const seen = c.sink.appEvents[0]!.id!;
+    // Nothing was sent since: nothing was missed.
+    const upToDate = open(hub, 'g', 'a', seen);
+    await hub.broadcast(newEvent(2));
+    const behind = open(hub, 'g', 'a', seen);
+    await tick();
+    expect(upToDate.sink.appEvents.map((e) => e.data)).toEqual(['2']);
+    expect(behind.sink.appEvents.map((e) => e.event)).toEqual(['reset']);
+  });
+
+  it('a reset from an empty history carries an id that resumes cleanly', async () => {
+    const hub = makeHub();
+    const first = open(hub, 'g', 'a', 'from-an-earlier-process');
+    await tick();
+    const reset = first.sink.appEvents[0]!;
+    expect(reset.event).toBe('reset');
+    expect(reset.id).toMatch(/-0$/);
+    await hub.broadcast(newEvent('after'));
+    const again = open(hub, 'g', 'a', reset.id);
+    await tick();
+    expect(again.sink.appEvents.map((e) => [e.event, e.data])).toEqual([[undefined, 'after']]);
+  });
+
+  it('resumes from an id whose event aged out when nothing after it was forgotten', async () => {
+    let now = 0;
+    const hub = makeHub({ history: { maxAgeMs: 1000, now: () => now } });
+    const c = open(hub, 'g', 'a');
+    await hub.broadcast(newEvent('old'));
+    await tick();
+    now = 5000;
+    await hub.broadcast(newEvent('new'));
     const again = open(hub, 'g', 'a', c.sink.appEvents[0]!.id);
     await tick();
-    expect(again.sink.appEvents.map((e) => e.event)).toEqual(['reset']);
+    expect(again.sink.appEvents.map((e) => e.data)).toEqual(['new']);
   });
 
   it('has no gap and no duplicate at the seam with an asynchronous store while events keep flowing', async () => {
