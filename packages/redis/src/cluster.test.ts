@@ -1,0 +1,255 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import {
+  sleep,
+  startNode,
+  type TestClient,
+  type TestNode,
+  uniquePrefix,
+  until,
+} from '../test/helpers.js';
+import { compareStreamIds } from './wire.js';
+
+const url = inject('redisUrl');
+let nodes: TestNode[] = [];
+
+async function cluster(count: number, name: string, options = {}): Promise<TestNode[]> {
+  const prefix = uniquePrefix(name);
+  const started = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      startNode(url, prefix, { nodeId: `n${i}`, ...options }),
+    ),
+  );
+  nodes.push(...started);
+  return started;
+}
+
+afterEach(async () => {
+  await Promise.all(nodes.map((n) => n.close()));
+  nodes = [];
+});
+
+const data = (client: TestClient) => client.events.map((e) => e.data);
+
+describe('delivery across nodes', () => {
+  it('delivers unicast, group, broadcast, list and filter sends exactly once on every node', async () => {
+    const [a, b, c] = await cluster(3, 'kinds');
+    const u1a = a!.connect('users', 'u1');
+    const u1c = c!.connect('users', 'u1');
+    const u2 = b!.connect('users', 'u2', { meta: { role: 'admin' } });
+    const x1 = c!.connect('admins', 'x1', { meta: { role: 'admin' } });
+    const all = [u1a, u1c, u2, x1];
+
+    await b!.hub.send('u1', 'users', { data: 'unicast' });
+    await a!.hub.sendGroup('users', { data: 'group' });
+    await c!.hub.broadcast({ data: 'broadcast' });
+    await a!.hub.sendMany(
+      [
+        { group: 'users', id: 'u2' },
+        { group: 'admins', id: 'x1' },
+      ],
+      { data: 'list' },
+    );
+    await b!.hub.sendFilter('role', 'admin', { data: 'filter' });
+    const expected = [
+      ['unicast', 'group', 'broadcast'],
+      ['unicast', 'group', 'broadcast'],
+      ['group', 'broadcast', 'list', 'filter'],
+      ['broadcast', 'list', 'filter'],
+    ];
+    await until(
+      () => all.every((client, i) => client.events.length >= expected[i]!.length),
+      'every send everywhere',
+    );
+    await sleep(100);
+    expect(all.map(data)).toEqual(expected);
+    for (const client of all) {
+      for (const id of client.ids) expect(id).toMatch(/^\d+-\d+$/);
+    }
+  });
+
+  it('keeps a sendWhere on its own node, and disconnects across nodes', async () => {
+    const [a, b] = await cluster(2, 'where');
+    const here = a!.connect('users', 'u1');
+    const there = b!.connect('users', 'u1');
+    await a!.hub.sendWhere((client) => client.id === 'u1', { data: 'local' });
+    await a!.hub.broadcast({ data: 'after' });
+    await until(() => there.events.length === 1 && here.events.length === 2, 'deliveries');
+    expect(data(here)).toEqual(['local', 'after']);
+    expect(data(there)).toEqual(['after']);
+
+    expect(a!.hub.disconnect('users', 'u1')).toBe(1);
+    await until(() => there.ended, 'the other node closes its connection');
+    expect(b!.hub.connectionCount).toBe(0);
+  });
+
+  it('gives every client the same order, the stream order, under concurrent senders', async () => {
+    const nodes3 = await cluster(3, 'order');
+    const clients = nodes3.flatMap((node, i) => [
+      node.connect('g', `c${i}a`),
+      node.connect('g', `c${i}b`),
+    ]);
+    const perNode = 150;
+    const sends: Promise<number>[] = [];
+    for (let i = 0; i < perNode; i++) {
+      for (const [n, node] of nodes3.entries())
+        sends.push(node.hub.broadcast({ data: `${n}:${i}` }));
+      if (i % 20 === 0) await sleep(1);
+    }
+    await Promise.all(sends);
+    const total = perNode * nodes3.length;
+    await until(() => clients.every((c) => c.events.length >= total), 'all events everywhere');
+    await sleep(100);
+    const reference = clients[0]!.ids;
+    expect(new Set(reference).size).toBe(total);
+    for (let i = 1; i < reference.length; i++) {
+      expect(compareStreamIds(reference[i - 1]!, reference[i]!)).toBeLessThan(0);
+    }
+    for (const client of clients) expect(client.ids).toEqual(reference);
+    // Each sender's own events stay in its send order.
+    for (const n of [0, 1, 2]) {
+      const own = data(clients[0]!).filter((d) => d.startsWith(`${n}:`));
+      expect(own).toEqual(Array.from({ length: perNode }, (_, i) => `${n}:${i}`));
+    }
+  });
+});
+
+describe('history', () => {
+  it('replays exactly what a client missed when it reconnects to another node mid-stream', async () => {
+    const nodes3 = await cluster(3, 'replay');
+    const observer = nodes3[0]!.connect('g', 'observer');
+    // Hoppers leave and come back on the next node with their Last-Event-ID, again and again.
+    const hoppers = [0, 1, 2].map((i) => ({
+      node: i,
+      sessions: [nodes3[i]!.connect('g', `hopper${i}`)],
+    }));
+    let sending = true;
+    const senders = nodes3.map(async (node, n) => {
+      let i = 0;
+      while (sending) {
+        await node.hub.broadcast({ data: `${n}:${i++}` });
+        if (i % 3 === 0) await sleep(1);
+      }
+    });
+    for (let round = 0; round < 12; round++) {
+      await sleep(15 + round * 3);
+      for (const hopper of hoppers) {
+        const current = hopper.sessions[hopper.sessions.length - 1]!;
+        current.leave();
+        hopper.node = (hopper.node + 1) % 3;
+        hopper.sessions.push(
+          nodes3[hopper.node]!.connect('g', current.connection.id, { lastEventId: current.lastId }),
+        );
+      }
+    }
+    sending = false;
+    await Promise.all(senders);
+    const total = () => observer.events.length;
+    await sleep(200);
+    const reference = observer.ids;
+    expect(total()).toBeGreaterThan(100);
+    for (const hopper of hoppers) {
+      const got = () => hopper.sessions.flatMap((s) => s.events);
+      await until(
+        () => got()[got().length - 1]?.id === reference[reference.length - 1],
+        'the hopper catches up',
+      );
+      const events = got();
+      expect(events.filter((e) => e.event === 'reset')).toEqual([]);
+      const ids = events.map((e) => e.id);
+      // Its first session began after the observer's: compare from its first id on.
+      const start = reference.indexOf(ids[0]!);
+      expect(start).toBeGreaterThanOrEqual(0);
+      expect(ids).toEqual(reference.slice(start));
+    }
+  });
+
+  it('drops events a lagging node delivers late when the client already has them', async () => {
+    const prefix = uniquePrefix('lag');
+    const a = await startNode(url, prefix, { nodeId: 'a' });
+    // Node b's subscriber is reachable through its own client's duplicate().
+    const subscribers: Redis[] = [];
+    class Spy extends Redis {
+      override duplicate(override?: Partial<RedisOptions>): Redis {
+        const copy = super.duplicate(override);
+        subscribers.push(copy);
+        return copy;
+      }
+    }
+    const own = new Spy(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const b = await startNode(url, prefix, { nodeId: 'b', redis: own } as never);
+    nodes.push(a, b);
+    const client = a.connect('g', 'u');
+    await a.hub.sendGroup('g', { data: 'before' });
+    await until(() => b.cluster.watermark === client.lastId, 'b delivered the first event');
+
+    // b stops reading pub/sub, as if it stalled: the next events reach a's client, not b yet.
+    const socket = (subscribers[0] as unknown as { stream: { pause(): void; resume(): void } })
+      .stream;
+    socket.pause();
+    for (let i = 0; i < 5; i++) await a.hub.sendGroup('g', { data: `missed-by-b ${i}` });
+    await until(() => client.events.length === 6, 'a delivered locally');
+    client.leave();
+    const hopped = b.connect('g', 'u', { lastEventId: client.lastId });
+    await sleep(50);
+    socket.resume();
+    await a.hub.sendGroup('g', { data: 'after' });
+    await until(() => hopped.events.length >= 1, 'the next event on b');
+    await sleep(100);
+    expect(hopped.events.map((e) => e.data)).toEqual(['after']);
+    await own.quit();
+  });
+
+  it('replays app ids, and resets on an unknown or trimmed id', async () => {
+    const [a, b] = await cluster(2, 'reset', { history: { maxEvents: 5 } });
+    const first = a!.connect('g', 'u');
+    await a!.hub.sendGroup('g', { id: 'app-1', data: 'one' });
+    await a!.hub.sendGroup('g', { data: 'two' });
+    await until(() => first.events.length === 2, 'two events');
+    const again = b!.connect('g', 'u', { lastEventId: 'app-1' });
+    await until(() => again.events.length === 1, 'replay after the app id');
+    expect(again.events[0]!.data).toBe('two');
+
+    const unknown = b!.connect('g', 'u', { lastEventId: 'never-sent' });
+    await until(() => unknown.events.length === 1, 'reset');
+    expect(unknown.events[0]!.event).toBe('reset');
+    expect(unknown.events[0]!.id).toBe(first.lastId);
+
+    // Trimming is approximate (whole blocks): push the first events well out of the stream.
+    for (let i = 0; i < 300; i++) await a!.hub.sendGroup('g', { data: `more ${i}` });
+    await sleep(50);
+    const trimmed = b!.connect('g', 'u', { lastEventId: first.events[1]!.id });
+    await until(() => trimmed.events.length >= 1, 'reset after trimming');
+    expect(trimmed.events[0]!.event).toBe('reset');
+  });
+});
+
+describe('cluster info', () => {
+  it('sums the live nodes and drops the ones that stop reporting', async () => {
+    const [a, b, c] = await cluster(3, 'info');
+    a!.connect('users', 'u1');
+    b!.connect('users', 'u2');
+    b!.connect('admins', 'x1');
+    c!.connect('users', 'u1');
+    a!.cluster.report(a!.hub, { intervalMs: 100, ttlMs: 300 });
+    b!.cluster.report(b!.hub, { intervalMs: 100, ttlMs: 300 });
+    const stopC = c!.cluster.report(c!.hub, { intervalMs: 100, ttlMs: 300 });
+    await until(() => true, '');
+    await sleep(150);
+    const info = await a!.cluster.info();
+    expect(info.nodeCount).toBe(3);
+    expect(info.nodes.map((n) => n.nodeId)).toEqual(['n0', 'n1', 'n2']);
+    expect(info.totals.connectionCount).toBe(4);
+    expect(info.totals.clientCount).toBe(4);
+    expect(info.totals.groups).toEqual({ users: 3, admins: 1 });
+    expect(info.totals.groupCount).toBe(2);
+    expect(info.nodes[1]!.info.connectionCount).toBe(2);
+    expect(info.nodes[0]!.redis.subscribed).toBe(true);
+
+    stopC(); // as if the node had died: its report expires
+    await sleep(450);
+    const later = await b!.cluster.info();
+    expect(later.nodes.map((n) => n.nodeId)).toEqual(['n0', 'n1']);
+    expect(later.totals.connectionCount).toBe(3);
+  });
+});

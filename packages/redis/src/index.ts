@@ -1,0 +1,10 @@
+export {
+  type ClusterInfo,
+  type NodeReport,
+  RedisCluster,
+  type RedisClusterOptions,
+  type RedisMetrics,
+  RedisUnavailableError,
+  type ReportOptions,
+  redisCluster,
+} from './cluster.js';

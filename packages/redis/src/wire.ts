@@ -1,0 +1,122 @@
+import type { BrokerMessage, HistoryRecord, Target } from '@ssehub/core';
+
+/**
+ * How an event travels and rests in Redis.
+ *
+ * - A stream entry has two fields: `o`, the node that sent it, and `m`, its body.
+ * - A pub/sub message is `<stream id>\n<origin node>\n<send sequence>\n<body>`; the stream id is
+ *   empty for messages that are not in the stream (disconnects, and sends whose append failed).
+ * - A body is JSON `{t: target, e?: event, d: data, r?: retry, i?: app id}`. The event's id is the
+ *   app's id when it gave one, otherwise the stream id: ordered across the cluster.
+ */
+
+/** A body as JSON. */
+export interface Body {
+  readonly t: WireTarget;
+  readonly e?: string;
+  readonly d: string;
+  readonly r?: number;
+  readonly i?: string;
+}
+
+/** A target as stored: `where` keeps the node and a local reference instead of the function. */
+export type WireTarget =
+  | Exclude<Target, { kind: 'where' }>
+  | { readonly kind: 'where'; readonly node: string; readonly ref: string }
+  | { readonly kind: 'disconnect'; readonly group: string; readonly id: string };
+
+/** A parsed pub/sub message. */
+export interface Envelope {
+  readonly streamId: string;
+  readonly origin: string;
+  readonly seq: string;
+  readonly body: string;
+}
+
+export function encodeBody(
+  target: WireTarget,
+  event: string | undefined,
+  data: string,
+  retry: number | undefined,
+  appId: string | undefined,
+): string {
+  return JSON.stringify({ t: target, e: event, d: data, r: retry, i: appId });
+}
+
+export function envelope(streamId: string, origin: string, seq: string, body: string): string {
+  return `${streamId}\n${origin}\n${seq}\n${body}`;
+}
+
+export function parseEnvelope(raw: string): Envelope | undefined {
+  const a = raw.indexOf('\n');
+  const b = raw.indexOf('\n', a + 1);
+  const c = raw.indexOf('\n', b + 1);
+  if (a < 0 || b < 0 || c < 0) return undefined;
+  return {
+    streamId: raw.slice(0, a),
+    origin: raw.slice(a + 1, b),
+    seq: raw.slice(b + 1, c),
+    body: raw.slice(c + 1),
+  };
+}
+
+/** The message a hub delivers for a body; `undefined` for targets no other node can evaluate. */
+export function toMessage(body: Body, streamId: string): BrokerMessage | undefined {
+  if (body.t.kind === 'where') return undefined;
+  return {
+    id: body.i ?? streamId,
+    target: body.t,
+    event: body.e,
+    data: body.d,
+    retry: body.r,
+  };
+}
+
+/** A stream entry as ioredis returns it: `[id, [field, value, ...]]`. */
+export type StreamEntry = [string, string[]];
+
+/** The `o` and `m` fields of an entry. */
+export function entryFields(entry: StreamEntry): { origin: string; body: Body } | undefined {
+  const fields = entry[1];
+  let origin: string | undefined;
+  let raw: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'o') origin = fields[i + 1];
+    else if (fields[i] === 'm') raw = fields[i + 1];
+  }
+  if (origin === undefined || raw === undefined) return undefined;
+  try {
+    return { origin, body: JSON.parse(raw) as Body };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The id a client saw for an entry. */
+export function clientId(entry: StreamEntry): string {
+  return entryFields(entry)?.body.i ?? entry[0];
+}
+
+/** A history record for a body, with the `where` predicate resolved locally (or not at all). */
+export function toRecord(
+  body: Body,
+  streamId: string,
+  resolveWhere: (node: string, ref: string) => Target | undefined,
+): HistoryRecord | undefined {
+  const wire = body.t;
+  let target: Target | undefined;
+  if (wire.kind === 'where') target = resolveWhere(wire.node, wire.ref);
+  else if (wire.kind === 'disconnect') target = undefined;
+  else target = wire;
+  if (target === undefined) return undefined;
+  return { id: body.i ?? streamId, target, event: body.e, data: body.d, retry: body.r };
+}
+
+/** Compares two stream ids (`<ms>-<seq>`). */
+export function compareStreamIds(a: string, b: string): number {
+  const da = a.indexOf('-');
+  const db = b.indexOf('-');
+  const ms = Number(a.slice(0, da)) - Number(b.slice(0, db));
+  if (ms !== 0) return ms;
+  return Number(a.slice(da + 1)) - Number(b.slice(db + 1));
+}
