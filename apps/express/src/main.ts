@@ -1,0 +1,41 @@
+/**
+ * The Express example: the reference routes as middleware, next to the app's own routes.
+ *
+ *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-express start
+ *
+ * PORT (default 3000; 0 picks a free port), every other setting from the SSE_* variables that
+ * `configFromEnv` reads (SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS, SSE_HEARTBEAT_MS...).
+ */
+
+import type { AddressInfo } from 'node:net';
+import { configFromEnv, Hub } from '@ssehub/core';
+import { sseHandler } from '@ssehub/node';
+import express from 'express';
+
+const config = configFromEnv(process.env);
+const hub = new Hub(config.hub);
+const app = express();
+
+// Before express.json(): the hub reads its own publish bodies (JSON 400 / 413 on bad ones).
+app.use(sseHandler(hub, config.handler));
+app.use(express.json());
+app.get('/', (_req, res) => {
+  res.json({ app: 'ssehub express example', info: `${config.handler.base ?? '/api/v1/sse'}/info` });
+});
+
+const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  console.log(`listening on http://127.0.0.1:${port}`);
+});
+
+async function shutdown() {
+  server.close(() => process.exit(0));
+  // Ends every stream after flushing what it had queued.
+  await hub.close();
+  // Ended streams leave keep-alive sockets behind: close each as soon as it is idle.
+  setInterval(() => server.closeIdleConnections(), 20).unref();
+  // And sockets that never sent a request (preconnected) once the streams had time to flush.
+  setTimeout(() => server.closeAllConnections(), 1_000).unref();
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);

@@ -1,0 +1,34 @@
+/**
+ * The node:http example: the reference routes on an in-memory hub.
+ *
+ *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-node start
+ *
+ * PORT (default 3000; 0 picks a free port), every other setting from the SSE_* variables that
+ * `configFromEnv` reads (SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS, SSE_HEARTBEAT_MS...).
+ */
+
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { configFromEnv, Hub } from '@ssehub/core';
+import { sseHandler } from '@ssehub/node';
+
+const config = configFromEnv(process.env);
+const hub = new Hub(config.hub);
+const server = createServer(sseHandler(hub, config.handler));
+
+server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  console.log(`listening on http://127.0.0.1:${port}`);
+});
+
+async function shutdown() {
+  server.close(() => process.exit(0));
+  // Ends every stream after flushing what it had queued.
+  await hub.close();
+  // Ended streams leave keep-alive sockets behind: close each as soon as it is idle.
+  setInterval(() => server.closeIdleConnections(), 20).unref();
+  // And sockets that never sent a request (preconnected) once the streams had time to flush.
+  setTimeout(() => server.closeAllConnections(), 1_000).unref();
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);

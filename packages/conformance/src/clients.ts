@@ -1,0 +1,219 @@
+/**
+ * The suite's clients, each an independent implementation:
+ * - `openRaw`: fetch, with the bytes kept and parsed by `eventsource-parser` (for byte checks);
+ * - `openEventSource('eventsource', ...)`: the npm `eventsource` package (v4, WHATWG-style);
+ * - `openEventSource('undici', ...)`: undici's `EventSource`;
+ * - `openPaused`: node:http, paused after the headers (a client that stops reading).
+ */
+
+import { get, type IncomingMessage } from 'node:http';
+import { EventSource as NpmEventSource } from 'eventsource';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { EventSource as UndiciEventSource } from 'undici';
+
+// ---------------------------------------------------------------- waiting
+
+/** Polls `check` until it is true (no fixed sleeps); fails naming `what` after `timeoutMs`. */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+// ---------------------------------------------------------------- raw fetch reader
+
+export interface RawStream {
+  readonly status: number;
+  readonly headers: Headers;
+  /** Parsed events, in order. */
+  readonly events: EventSourceMessage[];
+  readonly comments: string[];
+  readonly retries: number[];
+  /** Every byte received, decoded as UTF-8. */
+  text: string;
+  /** The whole body when the answer was not a stream (errors). */
+  body: string;
+  ended: boolean;
+  /** The first event (from the start) that matches. */
+  next(
+    match: (event: EventSourceMessage) => boolean,
+    what?: string,
+    timeoutMs?: number,
+  ): Promise<EventSourceMessage>;
+  close(): void;
+}
+
+/** Opens a stream with fetch and reads it in the background. */
+export async function openRaw(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<RawStream> {
+  const abort = new AbortController();
+  const response = await fetch(url, { headers, signal: abort.signal });
+  const stream: RawStream = {
+    status: response.status,
+    headers: response.headers,
+    events: [],
+    comments: [],
+    retries: [],
+    text: '',
+    body: '',
+    ended: false,
+    async next(match, what = 'an event', timeoutMs = 10_000) {
+      let found: EventSourceMessage | undefined;
+      await waitFor(
+        () => (found = stream.events.find(match)) !== undefined || stream.ended,
+        what,
+        timeoutMs,
+      );
+      if (found === undefined)
+        throw new Error(`the stream ended before ${what}; received:\n${stream.text}`);
+      return found;
+    },
+    close() {
+      abort.abort();
+    },
+  };
+  if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    stream.body = await response.text();
+    stream.ended = true;
+    return stream;
+  }
+  const parser = createParser({
+    onEvent: (event) => stream.events.push(event),
+    onComment: (comment) => stream.comments.push(comment),
+    onRetry: (retry) => stream.retries.push(retry),
+  });
+  const decoder = new TextDecoder();
+  void (async () => {
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        const text = decoder.decode(chunk, { stream: true });
+        stream.text += text;
+        parser.feed(text);
+      }
+    } catch {
+      // Aborted by close(), or the connection broke: either way the stream is over.
+    }
+    stream.ended = true;
+  })();
+  return stream;
+}
+
+// ---------------------------------------------------------------- EventSource clients
+
+export type EventSourceKind = 'eventsource' | 'undici';
+
+export interface ReceivedEvent {
+  readonly type: string;
+  readonly data: string;
+  readonly lastEventId: string;
+}
+
+export interface EventSourceClient {
+  readonly events: ReceivedEvent[];
+  /** `open` events seen (one per (re)connection). */
+  opens: number;
+  errors: number;
+  close(): void;
+}
+
+interface EventSourceLike {
+  addEventListener(type: string, listener: (event: MessageEvent) => void): void;
+  close(): void;
+}
+
+/**
+ * Opens an EventSource of either implementation and records the listed event types.
+ * `headers` are sent through the npm package's custom `fetch` (undici's EventSource cannot).
+ */
+export function openEventSource(
+  kind: EventSourceKind,
+  url: string,
+  types: readonly string[],
+  headers?: Record<string, string>,
+): EventSourceClient {
+  let source: EventSourceLike;
+  if (kind === 'eventsource') {
+    source = new NpmEventSource(url, {
+      fetch: (input, init) =>
+        fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...headers } }),
+    }) as unknown as EventSourceLike;
+  } else {
+    if (headers) throw new Error("undici's EventSource cannot send headers");
+    source = new UndiciEventSource(url) as unknown as EventSourceLike;
+  }
+  const client: EventSourceClient = {
+    events: [],
+    opens: 0,
+    errors: 0,
+    close: () => source.close(),
+  };
+  source.addEventListener('open', () => client.opens++);
+  source.addEventListener('error', () => client.errors++);
+  for (const type of types) {
+    source.addEventListener(type, (event) =>
+      client.events.push({ type, data: String(event.data), lastEventId: event.lastEventId }),
+    );
+  }
+  return client;
+}
+
+// ---------------------------------------------------------------- a client that stops reading
+
+export interface PausedStream {
+  readonly response: IncomingMessage;
+  readonly events: EventSourceMessage[];
+  ended: boolean;
+  /** Starts reading again. */
+  resume(): void;
+  close(): void;
+}
+
+/**
+ * Opens a stream with node:http and stops reading right after the `connected` event: node then
+ * stops reading the socket, the kernel buffers fill, and the server sees backpressure.
+ */
+export function openPaused(url: string): Promise<PausedStream> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent: false }, (response) => {
+      if (response.statusCode !== 200) {
+        reject(new Error(`stream answered ${response.statusCode}`));
+        response.resume();
+        return;
+      }
+      const stream: PausedStream = {
+        response,
+        events: [],
+        ended: false,
+        resume: () => response.resume(),
+        close: () => request.destroy(),
+      };
+      const parser = createParser({
+        onEvent: (event) => {
+          stream.events.push(event);
+          if (event.event === 'connected') {
+            response.pause();
+            resolve(stream);
+          }
+        },
+      });
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => parser.feed(chunk));
+      const end = () => {
+        stream.ended = true;
+      };
+      response.on('end', end);
+      response.on('close', end);
+      response.on('error', end);
+    });
+    request.on('error', reject);
+  });
+}

@@ -1,0 +1,755 @@
+/**
+ * The conformance suite, written once: `defineConformanceSuite(fixture)` declares vitest tests
+ * that run against one example app, started as its own process (one process per test group,
+ * each with the `SSE_*` variables the group needs).
+ */
+
+import { signJwt } from '@ssehub/core';
+import type { EventSourceMessage } from 'eventsource-parser';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  type EventSourceKind,
+  openEventSource,
+  openPaused,
+  openRaw,
+  type RawStream,
+  waitFor,
+} from './clients.js';
+import { type Check, type Fixture, type RunningFixture, startFixture } from './fixture.js';
+
+// ---------------------------------------------------------------- server handle
+
+const BASE = '/api/v1/sse';
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test answers are inspected loosely.
+  readonly json: any;
+}
+
+/** A started fixture and the calls the tests make on it. */
+class Server {
+  running!: RunningFixture;
+
+  get url(): string {
+    return `${this.running.origin}${BASE}`;
+  }
+
+  async request(path: string, init: RequestInit = {}): Promise<Answer> {
+    const response = await fetch(`${this.url}${path}`, init);
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  publish(body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+    return this.request('/publish', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** Publishes and expects 200; resolves with `delivered`. */
+  async send(body: unknown, headers: Record<string, string> = {}): Promise<number> {
+    const answer = await this.publish(body, headers);
+    if (answer.status !== 200) throw new Error(`publish answered ${answer.status}: ${answer.text}`);
+    return answer.json.data.delivered as number;
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: hub info, inspected loosely.
+  async info(headers: Record<string, string> = {}): Promise<any> {
+    const answer = await this.request('/info', { headers });
+    if (answer.status !== 200) throw new Error(`info answered ${answer.status}: ${answer.text}`);
+    return answer.json.data;
+  }
+
+  stream(path: string, headers: Record<string, string> = {}): Promise<RawStream> {
+    return openRaw(`${this.url}${path}`, headers);
+  }
+}
+
+const isConnected = (e: EventSourceMessage) => e.event === 'connected';
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+
+// ---------------------------------------------------------------- suite
+
+/** Options of one run of the suite. */
+export interface SuiteOptions {
+  /** Checks to skip on top of the fixture's own `skip`. */
+  readonly skip?: readonly Check[];
+}
+
+/**
+ * Declares the whole suite for one fixture: a `describe` per group of checks, each group with
+ * its own process of the fixture. Checks the fixture lists in `skip` show as skipped.
+ */
+export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions = {}): void {
+  const skipped = new Set<Check>([...(fixture.skip ?? []), ...(options.skip ?? [])]);
+  const check = (name: Check, title: string, body: () => Promise<void>, timeoutMs?: number) =>
+    test.skipIf(skipped.has(name))(`${name}: ${title}`, body, timeoutMs);
+
+  /** A describe block with its own instance of the fixture, started only if a check runs. */
+  const group = (
+    title: string,
+    checks: readonly Check[],
+    env: Record<string, string>,
+    body: (server: Server) => void,
+  ) => {
+    const active = checks.some((c) => !skipped.has(c));
+    describe.skipIf(!active)(title, () => {
+      const server = new Server();
+      beforeAll(async () => {
+        server.running = await startFixture(fixture, env);
+      });
+      afterAll(async () => {
+        await server.running?.stop();
+      });
+      body(server);
+    });
+  };
+
+  describe(`${fixture.name} (${fixture.runtime})`, () => {
+    group(
+      'streams',
+      [
+        'headers',
+        'connected',
+        'encoding',
+        'heartbeat',
+        'replay',
+        'reset',
+        'disconnect-eventsource',
+        'disconnect-undici',
+        'info-metrics',
+        'client-abort',
+        'errors',
+      ],
+      { SSE_HEARTBEAT_MS: '300', SSE_RETRY_MS: '250', SSE_MAX_BODY: '4096' },
+      (server) => {
+        check('headers', 'a stream answers 200 with the SSE headers', async () => {
+          const stream = await server.stream('/stream/h/a');
+          try {
+            expect(stream.status).toBe(200);
+            expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream\b/);
+            expect(stream.headers.get('cache-control')).toMatch(/no-cache/);
+            expect(stream.headers.get('x-accel-buffering')).toBe('no');
+            expect(stream.headers.get('content-length')).toBeNull();
+            expect(stream.headers.get('content-encoding')).toBeNull();
+            await stream.next(isConnected, 'connected');
+          } finally {
+            stream.close();
+          }
+        });
+
+        check('connected', 'retry, then a connected event naming the client', async () => {
+          const byPath = await server.stream('/stream/room/alice');
+          const byQuery = await server.stream('/stream?group=room&id=bob');
+          try {
+            for (const [stream, id] of [
+              [byPath, 'alice'],
+              [byQuery, 'bob'],
+            ] as const) {
+              const connected = await stream.next(isConnected, 'connected');
+              expect(stream.events[0]).toBe(connected);
+              expect(JSON.parse(connected.data)).toMatchObject({ group: 'room', id });
+              expect(typeof JSON.parse(connected.data).connectionId).toBe('string');
+              expect(stream.text.startsWith('retry: 250\n')).toBe(true);
+              expect(stream.retries[0]).toBe(250);
+            }
+          } finally {
+            byPath.close();
+            byQuery.close();
+          }
+        });
+
+        check(
+          'encoding',
+          'event types, ids, retry, multi-line, unicode and JSON data',
+          async () => {
+            const stream = await server.stream('/stream/enc/a');
+            try {
+              await stream.next(isConnected, 'connected');
+              const to = { group: 'enc', id: 'a' };
+              await server.send({
+                ...to,
+                event: 'task_progress',
+                data: { task: 't1', percent: 40 },
+              });
+              await server.send({ ...to, event: 'typed', data: 'x', eventId: 'app-id-1' });
+              await server.send({ ...to, data: 'line1\nline2\r\nline3\rline4' });
+              await server.send({ ...to, data: '\nblank around\n' });
+              const unicode = 'héllo — 世界 🎉 \u2028 ﷽';
+              await server.send({ ...to, event: 'unicode', data: unicode });
+              const json = { a: [1, { b: 'ü' }], n: null, s: 'quote " and \\ backslash', t: true };
+              await server.send({ ...to, event: 'json', data: json });
+              await server.send({ ...to, event: 'retry', data: 'r', retry: 4321 });
+              await server.send({ ...to, event: 'end', data: 'end' });
+              await stream.next((e) => e.event === 'end', 'the last event');
+              const [progress, typed, multi, blank, uni, parsed, retry] = stream.events.slice(1);
+              expect(progress?.event).toBe('task_progress');
+              expect(JSON.parse(progress!.data)).toEqual({ task: 't1', percent: 40 });
+              expect(typed).toMatchObject({ event: 'typed', id: 'app-id-1', data: 'x' });
+              expect(stream.text).toContain('event: typed\nid: app-id-1\ndata: x\n\n');
+              expect(multi).toMatchObject({ event: undefined, data: 'line1\nline2\nline3\nline4' });
+              expect(stream.text).toContain(
+                'data: line1\ndata: line2\ndata: line3\ndata: line4\n\n',
+              );
+              expect(blank?.data).toBe('\nblank around\n');
+              expect(uni?.data).toBe(unicode);
+              expect(JSON.parse(parsed!.data)).toEqual(json);
+              expect(retry?.data).toBe('r');
+              expect(stream.retries).toEqual([250, 4321]);
+              // Hub-assigned ids: present and distinct on every event.
+              const ids = stream.events.slice(1).map((e) => e.id);
+              expect(ids.every((id) => typeof id === 'string' && id !== '')).toBe(true);
+              expect(new Set(ids).size).toBe(ids.length);
+            } finally {
+              stream.close();
+            }
+          },
+        );
+
+        check(
+          'heartbeat',
+          'comments keep a quiet stream alive (SSE_HEARTBEAT_MS=300)',
+          async () => {
+            const stream = await server.stream('/stream/hb/a');
+            try {
+              await stream.next(isConnected, 'connected');
+              await waitFor(() => stream.comments.length >= 2, 'two heartbeats', 5_000);
+              expect(stream.text).toMatch(/\n\n:[^\n]*\n\n/);
+              expect(stream.events.map((e) => e.event)).toEqual(['connected']);
+              expect(stream.ended).toBe(false);
+            } finally {
+              stream.close();
+            }
+          },
+        );
+
+        for (const via of ['header', 'query'] as const) {
+          check(
+            'replay',
+            `reconnect with Last-Event-ID (${via}) while events flow: no gap, no duplicate`,
+            async () => {
+              const group = `replay-${via}`;
+              const first = await server.stream(`/stream/${group}/a`);
+              await first.next(isConnected, 'connected');
+              let published = 0;
+              let stopped = false;
+              const publisher = (async () => {
+                while (!stopped) {
+                  published++;
+                  await server.send({ group, event: 'seq', data: String(published) });
+                }
+              })();
+              let second: RawStream | undefined;
+              try {
+                await first.next((e) => e.event === 'seq' && Number(e.data) >= 20, 'event 20');
+                first.close();
+                const before = first.events.filter((e) => e.event === 'seq');
+                const lastId = before.at(-1)!.id!;
+                const atReconnect = published;
+                second =
+                  via === 'header'
+                    ? await server.stream(`/stream/${group}/a`, { 'last-event-id': lastId })
+                    : await server.stream(
+                        `/stream/${group}/a?lastEventId=${encodeURIComponent(lastId)}`,
+                      );
+                const s = second;
+                // Keep publishing until live events follow the replay.
+                await s.next(
+                  (e) => e.event === 'seq' && Number(e.data) >= atReconnect + 10,
+                  'live events after the replay',
+                );
+                stopped = true;
+                await publisher;
+                await s.next((e) => e.event === 'seq' && Number(e.data) === published, 'the last');
+                const after = s.events.filter((e) => e.event === 'seq');
+                expect([...before, ...after].map((e) => e.data)).toEqual(range(1, published));
+              } finally {
+                stopped = true;
+                await publisher.catch(() => {});
+                first.close();
+                second?.close();
+              }
+            },
+            30_000,
+          );
+        }
+
+        check('reset', 'an unknown Last-Event-ID gets a reset event', async () => {
+          await server.send({ group: 'reset', data: 'something in the history' });
+          const stream = await server.stream('/stream/reset/a', {
+            'last-event-id': 'no-such-id',
+          });
+          try {
+            const reset = await stream.next((e) => e.event === 'reset', 'reset');
+            expect(stream.events.map((e) => e.event)).toEqual(['connected', 'reset']);
+            expect(JSON.parse(reset.data)).toMatchObject({ lastEventId: 'no-such-id' });
+            // The reset carries an id to resume from, so the next reconnect replays from here.
+            expect(reset.id).toBeDefined();
+            await server.send({ group: 'reset', id: 'a', event: 'after', data: 'live' });
+            await stream.next((e) => e.event === 'after', 'a live event after the reset');
+          } finally {
+            stream.close();
+          }
+        });
+
+        for (const kind of ['eventsource', 'undici'] as const satisfies EventSourceKind[]) {
+          check(
+            `disconnect-${kind}`,
+            `the disconnect route: ${kind === 'undici' ? "undici's EventSource" : 'npm eventsource'} reconnects and replays`,
+            async () => {
+              const group = `dc-${kind}`;
+              const client = openEventSource(kind, `${server.url}/stream/${group}/u1`, [
+                'connected',
+                'tick',
+              ]);
+              const ticks = () => client.events.filter((e) => e.type === 'tick');
+              const connections = () => client.events.filter((e) => e.type === 'connected').length;
+              try {
+                await waitFor(() => connections() === 1, 'the first connected event');
+                for (const n of range(1, 3))
+                  await server.send({ group, id: 'u1', event: 'tick', data: n });
+                await waitFor(() => ticks().length === 3, 'ticks 1-3');
+                const replayedBefore = (await server.info()).counters.eventsReplayed;
+                const kicked = await server.request(`/disconnect/${group}/u1`, { method: 'POST' });
+                expect(kicked.status).toBe(200);
+                expect(kicked.json).toEqual({ code: 200, data: { disconnected: 1 } });
+                // Sent while the client is away (retry is 250 ms): they must come back by replay.
+                let live = 0;
+                for (const n of range(4, 6))
+                  live += await server.send({ group, id: 'u1', event: 'tick', data: n });
+                await waitFor(
+                  () => connections() === 2 && ticks().length >= 6,
+                  'the reconnect and ticks 4-6',
+                );
+                await server.send({ group, id: 'u1', event: 'tick', data: '7' });
+                await waitFor(() => ticks().length >= 7, 'tick 7');
+                expect(ticks().map((e) => e.data)).toEqual(range(1, 7));
+                // Each of 4-6 reached the client once: live, or replayed after Last-Event-ID.
+                const replayed = (await server.info()).counters.eventsReplayed - replayedBefore;
+                expect(live + replayed).toBe(3);
+                expect(client.opens).toBe(2);
+                expect(new Set(ticks().map((e) => e.lastEventId)).size).toBe(7);
+              } finally {
+                client.close();
+              }
+            },
+            30_000,
+          );
+        }
+
+        check(
+          'info-metrics',
+          'info and metrics count groups, clients and connections',
+          async () => {
+            const streams = await Promise.all([
+              server.stream('/stream/stats/a'),
+              server.stream('/stream/stats/a'),
+              server.stream('/stream/stats/b'),
+            ]);
+            try {
+              await Promise.all(streams.map((s) => s.next(isConnected, 'connected')));
+              const info = await server.info();
+              expect(info.groups.stats).toBe(2);
+              expect(info.connectionCount).toBeGreaterThanOrEqual(3);
+              expect(info.clientCount).toBeGreaterThanOrEqual(2);
+              expect(info.groupCount).toBeGreaterThanOrEqual(1);
+              expect(info.counters.connectionsOpened).toBeGreaterThanOrEqual(3);
+              const metrics = await server.request('/metrics');
+              expect(metrics.status).toBe(200);
+              expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+              expect(metrics.text).toContain('ssehub_group_clients{group="stats"} 2\n');
+              expect(metrics.text).toMatch(/^# TYPE ssehub_connections gauge$/m);
+              const connections = Number(/^ssehub_connections (\d+)$/m.exec(metrics.text)?.[1]);
+              expect(connections).toBeGreaterThanOrEqual(3);
+            } finally {
+              for (const s of streams) s.close();
+            }
+          },
+        );
+
+        check('client-abort', 'a client that goes away is removed from the hub', async () => {
+          const stream = await server.stream('/stream/abort/a');
+          await stream.next(isConnected, 'connected');
+          expect((await server.info()).groups.abort).toBe(1);
+          const closedBefore = (await server.info()).counters.connectionsClosed;
+          stream.close();
+          await waitFor(
+            async () => (await server.info()).groups.abort === undefined,
+            'the hub to drop the connection',
+          );
+          expect((await server.info()).counters.connectionsClosed).toBeGreaterThan(closedBefore);
+        });
+
+        check('errors', 'bad requests get JSON errors, never a crash', async () => {
+          const expectError = (answer: Answer, status: number) => {
+            expect(answer.status, answer.text).toBe(status);
+            expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+            expect(answer.json).toMatchObject({ code: status });
+          };
+          const post = (body: string, type = 'application/json') =>
+            server.request('/publish', {
+              method: 'POST',
+              headers: { 'content-type': type },
+              body,
+            });
+          expectError(await post('{"data": '), 400);
+          expectError(await post('[1, 2]'), 400);
+          expectError(await post('{"group": "g"}'), 400);
+          expectError(await post('{"id": "a", "data": 1}'), 400);
+          expectError(await post('{"group": "bad group!", "data": 1}'), 400);
+          expectError(await post(JSON.stringify({ data: 'x'.repeat(8_000) })), 413);
+          expectError(await post('data', 'application/x-www-form-urlencoded'), 415);
+          expectError(await server.request('/nowhere'), 404);
+          expectError(await server.request('/stream/a/b/c'), 404);
+          expectError(await server.request('/stream/bad%20group/a'), 400);
+          expectError(await server.request('/stream?group=g'), 400);
+          const wrong = await server.request('/publish');
+          expectError(wrong, 405);
+          expect(wrong.headers.get('allow')).toMatch(/POST/);
+          expectError(await server.request('/stream/g/a', { method: 'POST' }), 405);
+          expectError(await server.request('/info', { method: 'DELETE' }), 405);
+          expectError(await server.request('/disconnect/g/a'), 405);
+          expectError(
+            await server.request('/stream/g/a', { headers: { 'last-event-id': 'x'.repeat(300) } }),
+            400,
+          );
+          // Still serving.
+          expect(await server.send({ group: 'nobody', data: 'ok' })).toBe(0);
+        });
+      },
+    );
+
+    group('routing', ['routing'], { SSE_HEARTBEAT_MS: '60000' }, (server) => {
+      check('routing', 'unicast, group and broadcast reach exactly their connections', async () => {
+        const clients = {
+          a1: await server.stream('/stream/g1/a'),
+          a1bis: await server.stream('/stream/g1/a'),
+          b1: await server.stream('/stream/g1/b'),
+          a2: await server.stream('/stream/g2/a'),
+          c2: await server.stream('/stream/g2/c'),
+        };
+        const all = Object.values(clients);
+        try {
+          await Promise.all(all.map((s) => s.next(isConnected, 'connected')));
+          expect(await server.send({ group: 'g1', id: 'a', event: 'unicast', data: '1' })).toBe(2);
+          expect(await server.send({ group: 'g2', event: 'group', data: '2' })).toBe(2);
+          expect(await server.send({ event: 'broadcast', data: '3' })).toBe(5);
+          expect(await server.send({ group: 'g2', id: 'a', event: 'unicast2', data: '4' })).toBe(1);
+          expect(await server.send({ group: 'g1', id: 'nobody', data: '5' })).toBe(0);
+          expect(await server.send({ group: 'g3', data: '6' })).toBe(0);
+          // A fence: every connection gets it after everything above, in order.
+          expect(await server.send({ event: 'fence', data: 'f' })).toBe(5);
+          await Promise.all(all.map((s) => s.next((e) => e.event === 'fence', 'the fence')));
+          const seen = (s: RawStream) => s.events.slice(1).map((e) => e.event);
+          expect(seen(clients.a1)).toEqual(['unicast', 'broadcast', 'fence']);
+          expect(seen(clients.a1bis)).toEqual(['unicast', 'broadcast', 'fence']);
+          expect(seen(clients.b1)).toEqual(['broadcast', 'fence']);
+          expect(seen(clients.a2)).toEqual(['group', 'broadcast', 'unicast2', 'fence']);
+          expect(seen(clients.c2)).toEqual(['group', 'broadcast', 'fence']);
+        } finally {
+          for (const s of all) s.close();
+        }
+      });
+    });
+
+    const big = 'x'.repeat(200_000);
+    for (const policy of ['disconnect', 'drop-oldest'] as const) {
+      const name: Check = policy === 'disconnect' ? 'slow-disconnect' : 'slow-drop-oldest';
+      group(
+        `slow client (${policy})`,
+        [name],
+        {
+          SSE_MAX_QUEUED_EVENTS: '4',
+          SSE_SLOW_POLICY: policy,
+          SSE_MAX_BODY: '1048576',
+          SSE_HEARTBEAT_MS: '60000',
+        },
+        (server) => {
+          check(
+            name,
+            policy === 'disconnect'
+              ? 'a client that stops reading is disconnected, the others are not held up'
+              : 'a client that stops reading loses its oldest queued events, in order',
+            async () => {
+              const slow = await openPaused(`${server.url}/stream/slow/a`);
+              const fast = await server.stream('/stream/slow/b');
+              try {
+                await fast.next(isConnected, 'connected');
+                let sent = 0;
+                for (; sent < 400; sent++) {
+                  await server.send({ group: 'slow', event: 'n', data: `${sent} ${big}` });
+                  const counters = (await server.info()).counters;
+                  if (counters.slowDisconnects > 0 || counters.eventsDropped > 0) break;
+                }
+                sent++;
+                const info = await server.info();
+                // The reader kept up all along.
+                await fast.next(
+                  (e) => e.event === 'n' && e.data.startsWith(`${sent - 1} `),
+                  'every event on the fast client',
+                  20_000,
+                );
+                if (policy === 'disconnect') {
+                  expect(info.counters.slowDisconnects).toBe(1);
+                  expect(info.groups.slow).toBe(1);
+                  slow.resume();
+                  await waitFor(() => slow.ended, 'the slow stream to end', 20_000);
+                } else {
+                  expect(info.counters.eventsDropped).toBeGreaterThan(0);
+                  expect(info.counters.slowDisconnects).toBe(0);
+                  expect(info.groups.slow).toBe(2);
+                  await server.send({ group: 'slow', id: 'a', event: 'last', data: 'done' });
+                  slow.resume();
+                  await waitFor(
+                    () => slow.events.some((e) => e.event === 'last'),
+                    'the newest event on the slow client',
+                    20_000,
+                  );
+                  const numbers = slow.events
+                    .filter((e) => e.event === 'n')
+                    .map((e) => Number(e.data.slice(0, e.data.indexOf(' '))));
+                  expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+                  expect(new Set(numbers).size).toBe(numbers.length);
+                  expect(numbers.length).toBeLessThan(sent);
+                  expect(numbers.at(-1)).toBe(sent - 1);
+                  expect(slow.ended).toBe(false);
+                }
+                const counted = fast.events.filter((e) => e.event === 'n').length;
+                expect(counted).toBe(sent);
+              } finally {
+                slow.close();
+                fast.close();
+              }
+            },
+            60_000,
+          );
+        },
+      );
+    }
+
+    const secret = 'conformance-secret';
+    const key = 'conformance-key';
+    group(
+      'auth',
+      ['auth', 'publisher-key'],
+      { SSE_SECRET: secret, SSE_PUBLISH_KEY: key },
+      (server) => {
+        const refused = async (
+          path: string,
+          status: number,
+          headers: Record<string, string> = {},
+        ) => {
+          const stream = await server.stream(path, headers);
+          stream.close();
+          expect(stream.status, stream.body).toBe(status);
+          expect(JSON.parse(stream.body)).toMatchObject({ code: status });
+        };
+
+        check(
+          'auth',
+          'streams need a valid HS256 token for their id and group: 401/403',
+          async () => {
+            const now = Math.floor(Date.now() / 1000);
+            const valid = await signJwt({ sub: 'alice', groups: ['room'] }, secret, {
+              expiresIn: 60,
+            });
+            await refused('/stream/room/alice', 401);
+            await refused('/stream/room/alice?token=not-a-jwt', 401);
+            await refused(
+              `/stream/room/alice?token=${await signJwt({ sub: 'alice' }, 'other')}`,
+              401,
+            );
+            await refused(
+              `/stream/room/alice?token=${await signJwt({ sub: 'alice', exp: now - 10 }, secret)}`,
+              401,
+            );
+            await refused('/stream/room/alice', 401, { authorization: `Bearer ${key}` });
+            await refused(`/stream/room/bob?token=${valid}`, 403);
+            await refused(`/stream/lobby/alice?token=${valid}`, 403);
+
+            const byQuery = await server.stream(`/stream/room/alice?token=${valid}`);
+            const byHeader = await server.stream('/stream/room/alice', {
+              authorization: `Bearer ${valid}`,
+            });
+            const npm = openEventSource(
+              'eventsource',
+              `${server.url}/stream/room/alice`,
+              ['connected'],
+              {
+                authorization: `Bearer ${valid}`,
+              },
+            );
+            const undici = openEventSource(
+              'undici',
+              `${server.url}/stream/room/alice?token=${valid}`,
+              ['connected'],
+            );
+            try {
+              await byQuery.next(isConnected, 'connected (token in the query)');
+              await byHeader.next(isConnected, 'connected (Authorization header)');
+              await waitFor(() => npm.events.length === 1, 'eventsource with a header to connect');
+              await waitFor(() => undici.events.length === 1, 'undici EventSource to connect');
+              expect(JSON.parse(npm.events[0]!.data)).toMatchObject({ id: 'alice', group: 'room' });
+            } finally {
+              byQuery.close();
+              byHeader.close();
+              npm.close();
+              undici.close();
+            }
+          },
+        );
+
+        check(
+          'publisher-key',
+          'publish, disconnect, info and metrics need the publisher key',
+          async () => {
+            const bearer = (k: string) => ({ authorization: `Bearer ${k}` });
+            const routes: [string, RequestInit][] = [
+              [
+                '/publish',
+                {
+                  method: 'POST',
+                  body: JSON.stringify({ data: 'x' }),
+                  headers: { 'content-type': 'application/json' },
+                },
+              ],
+              ['/disconnect/room/alice', { method: 'POST' }],
+              ['/info', {}],
+              ['/metrics', {}],
+            ];
+            for (const [path, init] of routes) {
+              const headers = (init.headers ?? {}) as Record<string, string>;
+              const none = await server.request(path, init);
+              expect(none.status, `${path} without a key`).toBe(401);
+              expect(none.json).toMatchObject({ code: 401 });
+              const wrong = await server.request(path, {
+                ...init,
+                headers: { ...headers, ...bearer('nope') },
+              });
+              expect(wrong.status, `${path} with a wrong key`).toBe(403);
+              expect(wrong.json).toMatchObject({ code: 403 });
+              const right = await server.request(path, {
+                ...init,
+                headers: { ...headers, ...bearer(key) },
+              });
+              expect(right.status, `${path} with the key`).toBe(200);
+            }
+            const token = await signJwt({ sub: 'carol' }, secret);
+            const stream = await server.stream(`/stream/room/carol?token=${token}`);
+            try {
+              await stream.next(isConnected, 'connected');
+              expect(
+                await server.send(
+                  { group: 'room', id: 'carol', event: 'hi', data: 'x' },
+                  bearer(key),
+                ),
+              ).toBe(1);
+              await stream.next((e) => e.event === 'hi', 'the published event');
+            } finally {
+              stream.close();
+            }
+          },
+        );
+      },
+    );
+
+    const allowed = 'https://allowed.example';
+    group(
+      'cors',
+      ['cors'],
+      { SSE_CORS_ORIGINS: allowed, SSE_CORS_CREDENTIALS: '1', SSE_HEARTBEAT_MS: '60000' },
+      (server) => {
+        check(
+          'cors',
+          'preflight, allowed and refused origins, credentials, Last-Event-ID',
+          async () => {
+            const preflight = (path: string, origin: string, method: string, headers: string) =>
+              server.request(path, {
+                method: 'OPTIONS',
+                headers: {
+                  origin,
+                  'access-control-request-method': method,
+                  'access-control-request-headers': headers,
+                },
+              });
+            const stream = await preflight('/stream/g/a', allowed, 'GET', 'last-event-id');
+            expect(stream.status).toBe(204);
+            expect(stream.headers.get('access-control-allow-origin')).toBe(allowed);
+            expect(stream.headers.get('access-control-allow-credentials')).toBe('true');
+            expect(stream.headers.get('access-control-allow-methods')).toMatch(/\bGET\b/);
+            expect(stream.headers.get('access-control-allow-headers')?.toLowerCase()).toContain(
+              'last-event-id',
+            );
+            expect(stream.headers.get('vary')).toMatch(/Origin/i);
+            const publish = await preflight(
+              '/publish',
+              allowed,
+              'POST',
+              'authorization, content-type',
+            );
+            expect(publish.status).toBe(204);
+            expect(publish.headers.get('access-control-allow-methods')).toMatch(/\bPOST\b/);
+            const allowHeaders = publish.headers.get('access-control-allow-headers')?.toLowerCase();
+            expect(allowHeaders).toContain('authorization');
+            expect(allowHeaders).toContain('content-type');
+
+            const refused = await preflight('/stream/g/a', 'https://evil.example', 'GET', '');
+            expect(refused.status).toBe(403);
+            expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+            const refusedStream = await server.stream('/stream/g/a', {
+              origin: 'https://evil.example',
+            });
+            expect(refusedStream.status).toBe(403);
+            expect(JSON.parse(refusedStream.body)).toMatchObject({ code: 403 });
+
+            const open = await server.stream('/stream/g/a', { origin: allowed });
+            try {
+              expect(open.status).toBe(200);
+              expect(open.headers.get('access-control-allow-origin')).toBe(allowed);
+              expect(open.headers.get('access-control-allow-credentials')).toBe('true');
+              await open.next(isConnected, 'connected');
+              const sent = await server.publish({ group: 'g', data: 'x' }, { origin: allowed });
+              expect(sent.status).toBe(200);
+              expect(sent.headers.get('access-control-allow-origin')).toBe(allowed);
+            } finally {
+              open.close();
+            }
+          },
+        );
+      },
+    );
+
+    group('shutdown', ['shutdown'], { SSE_HEARTBEAT_MS: '60000' }, (server) => {
+      check(
+        'shutdown',
+        'SIGTERM ends the streams and exits 0',
+        async () => {
+          const stream = await server.stream('/stream/bye/a');
+          await stream.next(isConnected, 'connected');
+          const started = Date.now();
+          server.running.process.kill('SIGTERM');
+          const code = await Promise.race([
+            server.running.exited,
+            new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000)),
+          ]);
+          expect(code).toBe(0);
+          await waitFor(() => stream.ended, 'the stream to end', 5_000);
+          expect(Date.now() - started).toBeLessThan(10_000);
+        },
+        20_000,
+      );
+    });
+  });
+}
