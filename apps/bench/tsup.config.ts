@@ -11,6 +11,8 @@ export default defineConfig([
       'servers/better-sse': 'src/servers/better-sse.ts',
       'servers/h3': 'src/servers/h3.ts',
       'servers/hono': 'src/servers/hono.ts',
+      'servers/ssehub-node': 'src/servers/ssehub-node.ts',
+      'servers/ssehub-fetch-node': 'src/servers/ssehub-fetch-node.ts',
     },
     format: ['esm'],
     platform: 'node',
@@ -21,6 +23,7 @@ export default defineConfig([
   {
     entry: {
       'servers/raw-fetch': 'src/servers/raw-fetch.ts',
+      'servers/ssehub-fetch': 'src/servers/ssehub-fetch.ts',
     },
     format: ['esm'],
     platform: 'neutral',

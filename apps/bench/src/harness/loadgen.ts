@@ -49,7 +49,7 @@ export class LoadGenerator {
   /** Forks the workers and opens every client; `onProgress` gets the running total. */
   async connect(
     port: number,
-    opts: { batch: number; groups: number; timeoutMs: number },
+    opts: { batch: number; groups: number; path: string; timeoutMs: number },
     onProgress: (connected: number) => void,
   ): Promise<ConnectOutcome> {
     const started = performance.now();
@@ -82,7 +82,7 @@ export class LoadGenerator {
         count: n,
         batch: opts.batch,
         groups: opts.groups,
-        path: '/sse',
+        path: opts.path,
       });
     }
     const reports = await Promise.all(waits);

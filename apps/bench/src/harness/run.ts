@@ -100,7 +100,12 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     let lastShown = 0;
     const outcome = await loadgen.connect(
       server.port,
-      { batch: config.connectBatch, groups: config.groups, timeoutMs: 180_000 },
+      {
+        batch: config.connectBatch,
+        groups: config.groups,
+        path: spec.streamPath ?? '/sse',
+        timeoutMs: 180_000,
+      },
       (n) => {
         if (n - lastShown >= config.clients / 4 || n === config.clients) {
           lastShown = n;
@@ -180,6 +185,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
         () =>
           server!.call<{ startedAt: number }>('/bench/unicast', {
             clients: config.clients,
+            groups: config.groups,
             rounds: config.unicastRounds,
             size,
           }),

@@ -18,7 +18,12 @@ export interface ServerSpec {
   script: string;
   /** npm packages whose versions the report prints. */
   packages: string[];
+  /** Stream endpoint; clients add `?group=g<n>&id=c<n>` (default `/sse`). */
+  streamPath?: string;
 }
+
+/** ssehub's reference stream route under its default base. */
+const SSEHUB_STREAM = '/api/v1/sse/stream';
 
 export const SERVERS: ServerSpec[] = [
   {
@@ -27,6 +32,22 @@ export const SERVERS: ServerSpec[] = [
     runtime: 'node',
     script: 'raw-node',
     packages: [],
+  },
+  {
+    name: 'ssehub-node',
+    label: 'ssehub: Hub + @ssehub/node sseHandler on node:http',
+    runtime: 'node',
+    script: 'ssehub-node',
+    packages: ['@ssehub/core', '@ssehub/node'],
+    streamPath: SSEHUB_STREAM,
+  },
+  {
+    name: 'ssehub-fetch-node',
+    label: 'ssehub: Hub + @ssehub/fetch sseHandler on @hono/node-server',
+    runtime: 'node',
+    script: 'ssehub-fetch-node',
+    packages: ['@ssehub/core', '@ssehub/fetch', '@hono/node-server'],
+    streamPath: SSEHUB_STREAM,
   },
   {
     name: 'better-sse',
@@ -57,11 +78,27 @@ export const SERVERS: ServerSpec[] = [
     packages: [],
   },
   {
+    name: 'bun-ssehub',
+    label: 'ssehub: Hub + @ssehub/fetch sseHandler on Bun.serve',
+    runtime: 'bun',
+    script: 'ssehub-fetch',
+    packages: ['@ssehub/core', '@ssehub/fetch'],
+    streamPath: SSEHUB_STREAM,
+  },
+  {
     name: 'deno-raw',
     label: 'Deno.serve, raw ReadableStream (Deno floor)',
     runtime: 'deno',
     script: 'raw-fetch',
     packages: [],
+  },
+  {
+    name: 'deno-ssehub',
+    label: 'ssehub: Hub + @ssehub/fetch sseHandler on Deno.serve',
+    runtime: 'deno',
+    script: 'ssehub-fetch',
+    packages: ['@ssehub/core', '@ssehub/fetch'],
+    streamPath: SSEHUB_STREAM,
   },
 ];
 

@@ -16,8 +16,8 @@ export interface Payload {
 export interface BenchTarget {
   /** Sends `payload` as one event to every connected client. */
   broadcast(payload: Payload): void;
-  /** Sends `payload` to the client with this id (ids are `c0`, `c1`, ...). */
-  unicast(id: string, payload: Payload): void;
+  /** Sends `payload` to the client with this id (`c0`, `c1`, ...), a member of `group`. */
+  unicast(id: string, group: string, payload: Payload): void;
   /** Sends `payload` to every client of the group (`g0`, `g1`, ...). */
   group(group: string, payload: Payload): void;
   /** Connected clients as the library counts them. */
@@ -75,7 +75,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * - `GET /bench/stats` — clients and memory (after GC)
  * - `POST /bench/broadcast?n=&size=` — n broadcasts back to back
  * - `POST /bench/steady?rate=&duration=&size=` — broadcasts at a fixed rate; answers when done
- * - `POST /bench/unicast?clients=&rounds=&size=` — one event to each client id, `rounds` times
+ * - `POST /bench/unicast?clients=&groups=&rounds=&size=` — one event to each client, `rounds` times
  * - `POST /bench/group?groups=&rounds=&size=` — one event to each group, `rounds` times
  */
 export async function control(
@@ -111,10 +111,13 @@ export async function control(
     }
     case '/bench/unicast': {
       const clients = int(params, 'clients', 0);
+      const groups = int(params, 'groups', 1);
       const rounds = int(params, 'rounds', 1);
+      // Client c<i> is in group g<i % groups> (see the load generator).
+      const ids = Array.from({ length: clients }, (_, i) => [`c${i}`, `g${i % groups}`] as const);
       const startedAt = now();
       for (let r = 0; r < rounds; r++) {
-        for (let i = 0; i < clients; i++) target.unicast(`c${i}`, { t: now(), p: pad(size) });
+        for (const [id, group] of ids) target.unicast(id, group, { t: now(), p: pad(size) });
       }
       return { startedAt, endedAt: now() };
     }

@@ -15,7 +15,7 @@ const target: BenchTarget = {
     const data = JSON.stringify(payload);
     for (const stream of registry.all) void stream.push(data);
   },
-  unicast(id, payload) {
+  unicast(id, _group, payload) {
     void registry.byId.get(id)?.push(JSON.stringify(payload));
   },
   group(group, payload) {

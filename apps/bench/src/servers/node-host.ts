@@ -35,8 +35,10 @@ export function hostNode(target: BenchTarget, listener: NodeListener): http.Serv
     const port = typeof address === 'object' && address ? address.port : 0;
     process.stdout.write(`${JSON.stringify({ port })}\n`);
   });
-  // The harness closes stdin (or dies): stop with it.
+  // The harness closes stdin (or dies): stop with it. Exiting (rather than dying of the signal)
+  // lets `--cpu-prof` write its profile.
   process.stdin.on('end', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
   process.stdin.resume();
   return server;
 }

@@ -1,0 +1,18 @@
+/** The benchmark's sends mapped onto ssehub's public Hub API; shared by every ssehub server. */
+import type { Hub } from '@ssehub/core';
+import type { BenchTarget } from './control.js';
+
+export function hubTarget(hub: Hub): BenchTarget {
+  return {
+    broadcast(payload) {
+      void hub.broadcast({ data: payload });
+    },
+    unicast(id, group, payload) {
+      void hub.send(id, group, { data: payload });
+    },
+    group(group, payload) {
+      void hub.sendGroup(group, { data: payload });
+    },
+    clients: () => hub.info().connectionCount,
+  };
+}
