@@ -104,19 +104,27 @@ export function sseHandler<M extends EventMap = AnyEvents>(
         // HEAD gets the stream's headers and no connection: nobody would ever read it.
         if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
         const { stream, sink, bind } = createStreamSink({ highWaterMark });
+        // Bun and Deno report a client that went away through the signal as well as by
+        // cancelling the body; either one releases the connection (the second is a no-op).
+        const signal = request.signal as AbortSignal | undefined;
+        const onAbort = () => connection.closed();
         let connection: ReturnType<typeof result.connect>;
         try {
-          connection = result.connect(sink);
+          connection = result.connect({
+            write: (chunk) => sink.write(chunk),
+            close() {
+              // Deno also aborts the signal once a response is complete: not a client leaving.
+              signal?.removeEventListener('abort', onAbort);
+              sink.close();
+            },
+          });
         } catch {
           // The hub closed between routing and connecting (shutdown).
           return toResponse(jsonError(503, 'The hub is closed.'), request);
         }
         bind(connection);
-        // Bun and Deno report a client that went away through the signal as well as by
-        // cancelling the body; either one releases the connection (the second is a no-op).
-        const signal = request.signal as AbortSignal | undefined;
         if (signal?.aborted) connection.closed();
-        else signal?.addEventListener('abort', () => connection.closed(), { once: true });
+        else signal?.addEventListener('abort', onAbort, { once: true });
         return new Response(stream, { status: result.status, headers });
       }
     }
