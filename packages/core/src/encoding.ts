@@ -45,7 +45,8 @@ export function assertEventId(id: string): void {
   }
 }
 
-function assertRetry(retry: number): void {
+/** Throws unless `retry` is a non-negative integer. */
+export function assertRetry(retry: number): void {
   if (!Number.isSafeInteger(retry) || retry < 0) {
     throw new SSEError(
       'invalid_retry',
@@ -79,7 +80,8 @@ export function serializeData(data: unknown): string {
   return json;
 }
 
-function dataLines(text: string): string {
+/** One `data:` line per line of `text`. */
+export function dataLines(text: string): string {
   if (!LINE_BREAK.test(text)) return `data: ${text}\n`;
   let out = '';
   for (const line of text.split(LINE_BREAK)) out += `data: ${line}\n`;

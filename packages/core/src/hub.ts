@@ -7,6 +7,8 @@ import {
 import {
   assertEventId,
   assertEventName,
+  assertRetry,
+  dataLines,
   encodeComment,
   encodeEvent,
   encodeRetry,
@@ -563,8 +565,20 @@ export class Hub<M extends EventMap = AnyEvents> {
       this.#disconnectLocal(target.group, target.id);
       return;
     }
-    const record: HistoryRecord = { ...message, target };
-    this.#deliver(target, (record.bytes = encodeRecord(record)), message.id);
+    // From another process: validate every field again before writing it to a stream.
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeEvent({
+        event: message.event,
+        id: message.id,
+        retry: message.retry,
+        data: message.data,
+      });
+    } catch (error) {
+      this.#error(error, 'broker message');
+      return;
+    }
+    this.#deliver(target, bytes, message.id);
   }
 
   readonly #flushAll = (): void => {
@@ -711,18 +725,19 @@ function prepare(
   if (event.id !== undefined) assertEventId(event.id);
   if (event.id === '') throw new SSEError('invalid_event_id', 'An event id must not be empty.');
   const data = serializeData(event.data);
-  // Validates retry (and the whole event) before anything is stored or sent.
-  formatEvent({ event: event.event, retry: event.retry });
+  if (event.retry !== undefined) assertRetry(event.retry);
   return { target, event: event.event, data, retry: event.retry };
 }
 
+/**
+ * Encodes a record whose fields `prepare` already validated (the hot path of every send). Records
+ * from other nodes go through `encodeEvent`, which validates again.
+ */
 function encodeRecord(record: HistoryRecord): Uint8Array {
-  return encodeEvent({
-    event: record.event,
-    id: record.id,
-    retry: record.retry,
-    data: record.data,
-  });
+  let head = record.event === undefined ? '' : `event: ${record.event}\n`;
+  head += `id: ${record.id}\n`;
+  if (record.retry !== undefined) head += `retry: ${record.retry}\n`;
+  return utf8(`${head}${dataLines(record.data)}\n`);
 }
 
 function positive(value: number, name: string): number {
