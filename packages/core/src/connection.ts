@@ -109,17 +109,20 @@ export class Connection implements ClientInfo, ConnectionControl {
     }
   }
 
-  /** Hands everything queued to the transport as one chunk. */
-  flush(): void {
+  /**
+   * Hands everything queued to the transport as one chunk. `force` writes even into a full
+   * transport (which still takes the bytes): used right before the server ends the stream.
+   */
+  flush(force = false): void {
     this.scheduled = false;
-    if (this.isClosed || this.blockedSince !== 0 || this.queue.length === 0) return;
+    if (this.isClosed || (this.blockedSince !== 0 && !force) || this.queue.length === 0) return;
     const chunk = concatBytes(this.queue, this.queuedBytes);
     // Reuse the array: a broadcast flushes every connection, so this is the hot path.
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = this.owner.now();
     this.owner.countWrite(chunk.byteLength);
-    if (!this.sink.write(chunk)) this.blockedSince = this.lastWriteAt;
+    if (!this.sink.write(chunk) && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
   }
 
   /** Ends replay: releases held live events that the replay did not already deliver. */

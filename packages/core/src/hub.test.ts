@@ -220,6 +220,20 @@ describe('disconnect, info and hooks', () => {
     expect(hub.connectionCount).toBe(0);
   });
 
+  it('close() writes what was queued even to a transport that is full, then ends the stream', async () => {
+    const hub = makeHub();
+    const { sink } = open(hub, 'g', 'a');
+    sink.accept = false;
+    await tick();
+    await hub.broadcast(newEvent('queued 1'));
+    await hub.broadcast(newEvent('queued 2'));
+    await tick();
+    expect(sink.appEvents).toHaveLength(0);
+    await hub.close();
+    expect(sink.appEvents.map((e) => e.data)).toEqual(['queued 1', 'queued 2']);
+    expect(sink.closed).toBe(true);
+  });
+
   it('close() ends every stream, clears timers and refuses further use', async () => {
     const reasons: DisconnectReason[] = [];
     const hub = makeHub({ onDisconnect: (_c, r) => reasons.push(r) });

@@ -330,7 +330,8 @@ export class Hub<M extends EventMap = AnyEvents> {
 
   #release(connection: Connection, reason: DisconnectReason, error?: unknown): void {
     if (connection.isClosed) return;
-    if (reason === 'kicked' || reason === 'shutdown') connection.flush();
+    // The server ends the stream: what was accepted for it still goes out first.
+    if (reason === 'kicked' || reason === 'shutdown') connection.flush(true);
     connection.isClosed = true;
     connection.queue = [];
     connection.queuedBytes = 0;
