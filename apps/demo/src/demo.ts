@@ -1,0 +1,358 @@
+/**
+ * The demo server: one `Hub<DemoEvents>`, the reference routes through the node:http adapter,
+ * and a few demo routes that play the seed's scenarios.
+ *
+ * | route | does |
+ * | --- | --- |
+ * | `{base}/*` (default `/api/v1/sse`) | the reference routes: stream, publish, disconnect, info, metrics |
+ * | `GET /demo/config` | what the page needs to know (base, whether tokens and a publisher key are on) |
+ * | `POST /demo/token {group, id}` | signs a stream token when `SSE_SECRET` is set (demo only!) |
+ * | `POST /demo/task {group, id}` | a simulated task that sends `task_progress` 0 → 100 % to that user |
+ * | `GET /demo/presence?group=` | who is online in a group |
+ * | `/demo/admin/{publish, info, disconnect/:group/:id}` | the admin routes, with `SSE_PUBLISH_KEY` added server-side |
+ * | `GET /`, `/app.js`, ... and `/lib/client/*` | the page, and `@ssehub/client`'s ESM build |
+ *
+ * The admin proxy makes publishing open to anyone who can load the page: right for a demo on
+ * localhost, wrong for anything else.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configFromEnv, type Env, encodeEvent, Hub, signJwt, typedEvent } from '@ssehub/core';
+import { sseHandler } from '@ssehub/node';
+import type { DemoConfig, DemoEvents, Standing } from './events.js';
+
+export interface DemoOptions {
+  /** `SSE_*` variables (see core's `configFromEnv`). Default: none. */
+  readonly env?: Env;
+  /** How often each challenge group gets a round (default 2 000 ms). */
+  readonly challengeIntervalMs?: number;
+  /** Time between two `task_progress` events (default 150 ms: 20 steps, 3 s). */
+  readonly taskStepMs?: number;
+}
+
+export interface Demo {
+  readonly hub: Hub<DemoEvents>;
+  readonly server: Server;
+  /** Stops the simulators, ends every stream (browsers reconnect elsewhere) and the server. */
+  close(): Promise<void>;
+}
+
+/** Group and id as the hub's default name pattern allows them. */
+const NAME = /^[A-Za-z0-9_.:@~-]{1,128}$/;
+const CHALLENGE = /^challenge_/;
+const BOTS = ['bot-ada', 'bot-grace', 'bot-linus'];
+const TASK_STEPS = 20;
+const here = dirname(fileURLToPath(import.meta.url));
+/** The page: `public/` beside `src/` and `dist/`. */
+const PUBLIC_DIR = resolve(here, '..', 'public');
+/** `@ssehub/client`'s build, served to the page as `/lib/client/index.js`. */
+const CLIENT_DIR = join(
+  dirname(createRequire(import.meta.url).resolve('@ssehub/client/package.json')),
+  'dist',
+);
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.map': 'application/json; charset=utf-8',
+};
+
+/** Creates the demo (not listening yet: call `demo.server.listen`). */
+export function createDemo(options: DemoOptions = {}): Demo {
+  const env = options.env ?? {};
+  const config = configFromEnv(env);
+  const base = (config.handler.base ?? '/api/v1/sse').replace(/\/+$/, '');
+  const secret = config.handler.jwtSecret;
+  const publisherKey = config.handler.publisherKey;
+  const taskStepMs = options.taskStepMs ?? 150;
+
+  const report = (error: unknown, context: string) =>
+    console.error(`ssehub demo: ${context}:`, error instanceof Error ? error.message : error);
+
+  const hub: Hub<DemoEvents> = new Hub<DemoEvents>({
+    ...config.hub,
+    onConnect(connection) {
+      // The in-memory history replays synchronously inside `hub.connect`, so when this hook runs
+      // the replay is already queued: a marker written now tells the page where it ends. (It is
+      // written to this connection only and kept out of the history.)
+      if (connection.held === undefined) {
+        connection.push(
+          encodeEvent({ event: 'live', data: { connectionId: connection.connectionId } }),
+        );
+      }
+      const { group, id } = connection;
+      if (hub.connectionsOf(group, id) === 1) {
+        hub
+          .sendGroup(group, typedEvent('user_online', { id, group, at: Date.now() }))
+          .catch((error) => report(error, 'presence'));
+        if (CHALLENGE.test(group)) sendStandings(group);
+      }
+    },
+    onDisconnect(connection, reason) {
+      const { group, id } = connection;
+      if (reason === 'shutdown' || hub.connectionsOf(group, id) > 0) return;
+      hub
+        .sendGroup(group, typedEvent('user_offline', { id, group, at: Date.now() }))
+        .catch((error) => report(error, 'presence'));
+    },
+    onError: report,
+  });
+  const sse = sseHandler(hub, config.handler);
+
+  // ---------------------------------------------------------------- challenge simulator
+
+  interface Challenge {
+    round: number;
+    solves: number;
+    readonly scores: Map<string, number>;
+  }
+  const challenges = new Map<string, Challenge>();
+
+  const challengeOf = (group: string): Challenge => {
+    let challenge = challenges.get(group);
+    if (challenge === undefined) {
+      challenge = { round: 0, solves: 0, scores: new Map(BOTS.map((bot) => [bot, 0])) };
+      challenges.set(group, challenge);
+    }
+    for (const id of hub.groupClients(group))
+      if (!challenge.scores.has(id)) challenge.scores.set(id, 0);
+    return challenge;
+  };
+
+  const standings = (group: string, challenge: Challenge): Standing[] => {
+    const online = new Set(hub.groupClients(group));
+    return [...challenge.scores]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([id, score], index) => ({
+        id,
+        score,
+        rank: index + 1,
+        online: online.has(id) || BOTS.includes(id),
+        bot: BOTS.includes(id),
+      }));
+  };
+
+  function sendStandings(group: string): void {
+    const ranking = standings(group, challengeOf(group));
+    hub
+      .sendGroup(group, typedEvent('rank_update', { challenge: group, ranking }))
+      .catch((error) => report(error, 'rank_update'));
+  }
+
+  const playRound = (group: string) => {
+    const challenge = challengeOf(group);
+    const players = [...challenge.scores.keys()];
+    const solver = players[Math.floor(Math.random() * players.length)]!;
+    const points = 10 * (1 + Math.floor(Math.random() * 5));
+    challenge.scores.set(solver, (challenge.scores.get(solver) ?? 0) + points);
+    challenge.round++;
+    challenge.solves++;
+    hub
+      .sendGroup(
+        group,
+        typedEvent('challenge_update', {
+          challenge: group,
+          round: challenge.round,
+          solver,
+          points,
+          solves: challenge.solves,
+          message: `${solver} solved problem #${challenge.solves} for ${points} points`,
+        }),
+      )
+      .catch((error) => report(error, 'challenge_update'));
+    sendStandings(group);
+  };
+
+  const challengeTimer = setInterval(() => {
+    for (const group of Object.keys(hub.info().groups)) if (CHALLENGE.test(group)) playRound(group);
+  }, options.challengeIntervalMs ?? 2_000);
+  challengeTimer.unref();
+
+  // ---------------------------------------------------------------- task simulator
+
+  const tasks = new Set<ReturnType<typeof setInterval>>();
+  let taskSeq = 0;
+
+  const startTask = (group: string, id: string): string => {
+    const taskId = `task-${++taskSeq}`;
+    let step = 0;
+    const progress = () => {
+      const percent = Math.round((step / TASK_STEPS) * 100);
+      const label =
+        percent >= 100
+          ? 'Done'
+          : ['Uploading', 'Scanning', 'Transcoding', 'Publishing'][Math.floor(percent / 25)]!;
+      hub
+        .send(
+          id,
+          group,
+          typedEvent('task_progress', { taskId, percent, step: label, done: percent >= 100 }),
+        )
+        .catch((error) => report(error, 'task_progress'));
+    };
+    progress();
+    const timer = setInterval(() => {
+      step++;
+      progress();
+      if (step >= TASK_STEPS) {
+        clearInterval(timer);
+        tasks.delete(timer);
+      }
+    }, taskStepMs);
+    tasks.add(timer);
+    return taskId;
+  };
+
+  // ---------------------------------------------------------------- routes
+
+  const demoRoute = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+
+    const admin = /^\/demo\/admin(\/(?:publish|info|disconnect\/[^/]+\/[^/]+))$/.exec(path);
+    if (admin) {
+      // Into the reference route, with the publisher key the browser never sees.
+      req.url = `${base}${admin[1]}${url.search}`;
+      if (publisherKey !== undefined) req.headers.authorization = `Bearer ${publisherKey}`;
+      else delete req.headers.authorization;
+      sse(req, res);
+      return;
+    }
+
+    if (path === '/demo/config' && method === 'GET') {
+      const body: DemoConfig = {
+        base,
+        tokenRequired: secret !== undefined,
+        publisherKey: publisherKey !== undefined,
+      };
+      return json(res, 200, body);
+    }
+
+    if (path === '/demo/presence' && method === 'GET') {
+      const group = url.searchParams.get('group') ?? '';
+      if (!NAME.test(group)) return json(res, 400, { error: 'The group is invalid.' });
+      return json(res, 200, { group, online: hub.groupClients(group).sort() });
+    }
+
+    if ((path === '/demo/token' || path === '/demo/task') && method === 'POST') {
+      const body = await readJson(req);
+      const group = typeof body?.group === 'string' ? body.group : '';
+      const id = typeof body?.id === 'string' ? body.id : '';
+      if (!NAME.test(group) || !NAME.test(id)) {
+        return json(res, 400, { error: 'Send {"group": ..., "id": ...} with valid names.' });
+      }
+      if (path === '/demo/task') return json(res, 202, { taskId: startTask(group, id) });
+      if (secret === undefined) return json(res, 404, { error: 'SSE_SECRET is not set.' });
+      // Demo only: a real app signs tokens for users it has authenticated.
+      const token = await signJwt({ sub: id, groups: [group] }, secret, { expiresIn: 3600 });
+      return json(res, 200, { token, expiresIn: 3600 });
+    }
+
+    return json(res, 404, { error: `No route ${method} ${path}.` });
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname.startsWith('/demo/')) {
+      demoRoute(req, res, url).catch((error) => {
+        report(error, url.pathname);
+        if (!res.headersSent) json(res, 500, { error: 'The demo route failed.' });
+      });
+      return;
+    }
+    sse(req, res, () => {
+      serveStatic(req, res, url.pathname).catch((error) => {
+        report(error, url.pathname);
+        if (!res.headersSent) json(res, 500, { error: 'Could not read the file.' });
+      });
+    });
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    hub,
+    server,
+    close() {
+      closing ??= (async () => {
+        clearInterval(challengeTimer);
+        for (const timer of tasks) clearInterval(timer);
+        tasks.clear();
+        await hub.close();
+        await new Promise<void>((done) => {
+          if (!server.listening) return done();
+          server.close(() => done());
+          // Idle keep-alive sockets are closed by close(); busy ones get a moment, then go.
+          setTimeout(() => server.closeAllConnections(), 1_000).unref();
+        });
+      })();
+      return closing;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- helpers
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  let text = '';
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > 4096) return undefined;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object'
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function serveStatic(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return json(res, 405, { error: 'Use GET.' });
+  }
+  let root = PUBLIC_DIR;
+  let relative = path === '/' ? '/index.html' : path;
+  if (relative.startsWith('/lib/client/')) {
+    root = CLIENT_DIR;
+    relative = relative.slice('/lib/client'.length);
+  }
+  let file: string;
+  try {
+    file = resolve(root, `.${decodeURIComponent(relative)}`);
+  } catch {
+    return json(res, 400, { error: 'Bad path.' });
+  }
+  const type = CONTENT_TYPES[extname(file)];
+  if (!file.startsWith(root + sep) || type === undefined) {
+    return json(res, 404, { error: `No file ${path}.` });
+  }
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch {
+    const hint = root === CLIENT_DIR ? ' (build @ssehub/client first)' : '';
+    return json(res, 404, { error: `No file ${path}${hint}.` });
+  }
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': body.byteLength,
+    'cache-control': 'no-cache',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
