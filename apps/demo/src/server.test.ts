@@ -1,0 +1,155 @@
+/**
+ * The demo server over HTTP, as its own process: the page and the client build are served, and
+ * with SSE_SECRET and SSE_PUBLISH_KEY streams need a token while the publisher key stays on the
+ * server. SIGTERM ends the streams and the process.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type DemoProcess, startDemo } from './test-support.js';
+
+const SECRET = 'demo-test-secret';
+const KEY = 'demo-test-publisher-key';
+
+/** Reads a stream until `until` appears in it (or the timeout), then cancels it. */
+async function readStream(url: string, until: string, timeoutMs = 5_000): Promise<string> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let text = '';
+  try {
+    const response = await fetch(url, { signal: controller.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.includes(until)) break;
+    }
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  return text;
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+
+describe('the demo server, open (no SSE_* variables)', () => {
+  let demo: DemoProcess;
+  beforeAll(async () => {
+    demo = await startDemo();
+  });
+  afterAll(async () => {
+    await demo?.stop();
+  });
+
+  test('prints its URL and serves the page, its script and the client build', async () => {
+    expect(demo.output()).toMatch(/^ssehub demo: http:\/\/127\.0\.0\.1:\d+$/m);
+    const page = await (await fetch(`${demo.url}/`)).text();
+    expect(page).toContain('"@ssehub/client": "/lib/client/index.js"');
+    for (const path of ['/app.js', '/style.css', '/lib/client/index.js']) {
+      const response = await fetch(`${demo.url}${path}`);
+      expect(response.status, path).toBe(200);
+    }
+    const client = await (await fetch(`${demo.url}/lib/client/index.js`)).text();
+    expect(client).toContain('SSEClient');
+    expect((await fetch(`${demo.url}/../package.json`)).status).toBe(404);
+    expect((await fetch(`${demo.url}/%2e%2e/src/demo.ts`)).status).toBe(404);
+  });
+
+  test('the config says nothing is required', async () => {
+    const config = await (await fetch(`${demo.url}/demo/config`)).json();
+    expect(config).toEqual({ base: '/api/v1/sse', tokenRequired: false, publisherKey: false });
+    expect((await post(`${demo.url}/demo/token`, { group: 'g', id: 'a' })).status).toBe(404);
+  });
+
+  test('a task sends task_progress from 0 to 100 % to its user', async () => {
+    const stream = readStream(`${demo.url}/api/v1/sse/stream/tasks/runner`, '"percent":100');
+    // The stream is open once the presence list shows it.
+    await expect
+      .poll(
+        async () => (await (await fetch(`${demo.url}/demo/presence?group=tasks`)).json()).online,
+      )
+      .toEqual(['runner']);
+    const started = await post(`${demo.url}/demo/task`, { group: 'tasks', id: 'runner' });
+    expect(started.status).toBe(202);
+    const text = await stream;
+    const percents = [...text.matchAll(/"percent":(\d+)/g)].map((m) => Number(m[1]));
+    expect(percents[0]).toBe(0);
+    expect(percents.at(-1)).toBe(100);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    expect((await post(`${demo.url}/demo/task`, { group: 'bad group', id: 'x' })).status).toBe(400);
+  });
+});
+
+describe('the demo server with SSE_SECRET and SSE_PUBLISH_KEY', () => {
+  let demo: DemoProcess;
+  beforeAll(async () => {
+    demo = await startDemo({ SSE_SECRET: SECRET, SSE_PUBLISH_KEY: KEY });
+  });
+
+  test('streams need a token, which the demo-only token route signs', async () => {
+    const config = await (await fetch(`${demo.url}/demo/config`)).json();
+    expect(config).toMatchObject({ tokenRequired: true, publisherKey: true });
+    expect(JSON.stringify(config)).not.toContain(KEY);
+    const page = await (await fetch(`${demo.url}/app.js`)).text();
+    expect(page).not.toContain(KEY);
+
+    const bare = await fetch(`${demo.url}/api/v1/sse/stream/challenge_1/alice`);
+    expect(bare.status).toBe(401);
+    await bare.body?.cancel();
+
+    const { token } = await (
+      await post(`${demo.url}/demo/token`, { group: 'challenge_1', id: 'alice' })
+    ).json();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    const text = await readStream(
+      `${demo.url}/api/v1/sse/stream/challenge_1/alice?token=${token}`,
+      'event: live',
+    );
+    expect(text).toContain('event: connected');
+    // The token is for alice in challenge_1 only.
+    const other = await fetch(`${demo.url}/api/v1/sse/stream/challenge_2/alice?token=${token}`);
+    expect(other.status).toBe(403);
+    await other.body?.cancel();
+  });
+
+  test('admin routes need the key; the demo proxy adds it server-side', async () => {
+    const body = { event: 'system', data: { message: 'hello' } };
+    expect((await post(`${demo.url}/api/v1/sse/publish`, body)).status).toBe(401);
+    expect((await fetch(`${demo.url}/api/v1/sse/info`)).status).toBe(401);
+    const published = await post(`${demo.url}/demo/admin/publish`, body);
+    expect(published.status).toBe(200);
+    expect(await published.json()).toEqual({ code: 200, data: { delivered: 0 } });
+    const info = await fetch(`${demo.url}/demo/admin/info`);
+    expect(info.status).toBe(200);
+    expect((await info.json()).data.counters.eventsSent).toBeGreaterThanOrEqual(1);
+    const kicked = await fetch(`${demo.url}/demo/admin/disconnect/challenge_1/nobody`, {
+      method: 'POST',
+    });
+    expect(await kicked.json()).toEqual({ code: 200, data: { disconnected: 0 } });
+    // Only those three are proxied.
+    expect((await fetch(`${demo.url}/demo/admin/metrics`)).status).toBe(404);
+  });
+
+  test('SIGTERM ends open streams and the process exits 0', async () => {
+    const { token } = await (await post(`${demo.url}/demo/token`, { group: 'g', id: 'z' })).json();
+    const response = await fetch(`${demo.url}/api/v1/sse/stream/g/z?token=${token}`);
+    const ended = (async () => {
+      for await (const _ of response.body as unknown as AsyncIterable<Uint8Array>);
+      return 'ended';
+    })();
+    await expect
+      .poll(async () => (await (await fetch(`${demo.url}/demo/presence?group=g`)).json()).online)
+      .toEqual(['z']);
+    const started = Date.now();
+    expect(await demo.stop()).toBe(0);
+    await expect(ended).resolves.toBe('ended');
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
