@@ -529,6 +529,8 @@ export class RedisCluster {
     );
     if (this.#command.status !== 'ready') {
       this.#metrics.publishFailures++;
+      // A send whose append failed was reported then; a disconnect is reported here.
+      if (message.target.kind !== 'disconnect') return undefined;
       return Promise.reject(new RedisUnavailableError('Redis is not connected: not published.'));
     }
     return this.#call(() =>
