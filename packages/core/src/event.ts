@@ -33,7 +33,7 @@ export type TypedEvent<M extends EventMap> = {
 /** An unnamed event (the browser dispatches it as `message`). */
 export type PlainEvent<M extends EventMap> = EventOptions & {
   readonly event?: undefined;
-  readonly data: M extends { message: infer D } ? D : unknown;
+  readonly data: 'message' extends keyof M ? M['message'] : never;
 };
 
 /** Anything a hub typed with `M` accepts. */
