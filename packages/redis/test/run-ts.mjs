@@ -15,7 +15,7 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['ioredis'],
+  external: ['ioredis', 'esbuild'],
   logLevel: 'error',
 });
 const run = spawnSync(process.execPath, [outfile, ...args], { stdio: 'inherit' });
