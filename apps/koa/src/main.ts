@@ -1,0 +1,35 @@
+/**
+ * The Koa example: the reference routes of @ssehub/koa on an in-memory hub, behind koa-compress
+ * (which compresses the JSON answers and leaves the streams alone).
+ *
+ *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-koa start
+ *
+ * PORT (default 3000; 0 picks a free port), every other setting from the SSE_* variables that
+ * `configFromEnv` reads (SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS, SSE_HEARTBEAT_MS...).
+ */
+
+import type { AddressInfo } from 'node:net';
+import { configFromEnv, Hub } from '@ssehub/core';
+import { sseHandler } from '@ssehub/koa';
+import Koa from 'koa';
+import compress from 'koa-compress';
+
+const config = configFromEnv(process.env);
+const hub = new Hub(config.hub);
+const app = new Koa();
+app.use(compress());
+app.use(sseHandler(hub, config.handler));
+
+const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  console.log(`listening on http://127.0.0.1:${port}`);
+});
+
+async function shutdown() {
+  // Ends every stream first, so the server's close does not wait for them.
+  await hub.close();
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);

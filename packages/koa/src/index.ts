@@ -1,0 +1,7 @@
+export type {
+  AuthorizeContext,
+  AuthorizeResult,
+  CorsOptions,
+  HandlerOptions,
+} from '@ssehub/core';
+export { type KoaContext, type KoaMiddleware, readBody, sseHandler, toHubRequest } from './koa.js';

@@ -1,0 +1,232 @@
+/**
+ * The Koa adapter: one middleware with the hub's reference routes, over @ssehub/core's shared
+ * request handler.
+ *
+ * JSON answers go through Koa (`ctx.status`, `ctx.set`, `ctx.body`), so upstream middleware sees
+ * and may wrap them. Streams bypass Koa's response handling (`ctx.respond = false`) and are
+ * written straight to the Node `ServerResponse`: koa-compress, koa-etag or any body-buffering
+ * middleware upstream finds no `ctx.body` to hold back or compress, and `res.write()`'s return
+ * value is the hub's backpressure signal.
+ *
+ * - Koa: https://koajs.com/#context ; bypassing Koa's response: https://koajs.com/#ctx-respond
+ * - node:http: https://nodejs.org/api/http.html#class-httpserverresponse
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type AnyEvents,
+  BodyTooLargeError,
+  createHandler,
+  type EventMap,
+  type HandlerOptions,
+  type Hub,
+  type HubRequest,
+  type HubResponse,
+  type PlainResponse,
+  type Sink,
+  type StreamResponse,
+} from '@ssehub/core';
+
+// ---------------------------------------------------------------- types
+
+/**
+ * What the middleware uses of Koa's context: a structural subset of `Koa.Context`, so neither
+ * this package nor its users need `@types/koa`.
+ */
+export interface KoaContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  /** The path with its query (Koa's `ctx.url`). */
+  readonly url: string;
+  readonly path: string;
+  /** The client's address (`X-Forwarded-For` when `app.proxy` is set). */
+  readonly ip: string;
+  /** What a body parser (`@koa/bodyparser`, `koa-body`) left, if one ran before. */
+  readonly request: { readonly body?: unknown };
+  status: number;
+  body: unknown;
+  /** `false` hands the response to the middleware (Koa writes nothing). */
+  respond?: boolean;
+  set(field: string, value: string): void;
+}
+
+/** Koa middleware. */
+export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<unknown>) => Promise<void>;
+
+// ---------------------------------------------------------------- adapter
+
+/**
+ * Creates Koa middleware with the reference routes of `hub` under `options.base` (default
+ * `/api/v1/sse`); every other request goes on to `next()`.
+ *
+ * ```ts
+ * import Koa from 'koa';
+ * import { Hub } from '@ssehub/core';
+ * import { sseHandler } from '@ssehub/koa';
+ *
+ * const hub = new Hub();
+ * const app = new Koa();
+ * app.use(sseHandler(hub, { publisherKey: process.env.SSE_PUBLISH_KEY }));
+ * app.listen(3000);
+ * ```
+ *
+ * With `@koa/router`, `router.all('/api/v1/sse/{*path}', sseHandler(hub))` works too: the routes
+ * are matched on `ctx.path`, which routers leave whole.
+ */
+export function sseHandler<M extends EventMap = AnyEvents>(
+  hub: Hub<M>,
+  options: HandlerOptions = {},
+): KoaMiddleware {
+  const handle = createHandler(hub, options);
+  return async (ctx, next) => {
+    const state = { abandoned: false };
+    const response: HubResponse = await handle(toHubRequest(ctx, state));
+    switch (response.kind) {
+      case 'pass':
+        await next();
+        return;
+      case 'response':
+        respondPlain(ctx, response, state.abandoned);
+        return;
+      case 'stream':
+        ctx.respond = false;
+        openStream(ctx.req, ctx.res, response);
+        return;
+    }
+  };
+}
+
+/** Turns a Koa context into core's `HubRequest`. */
+export function toHubRequest(ctx: KoaContext, state = { abandoned: false }): HubRequest {
+  const req = ctx.req;
+  return {
+    method: ctx.method,
+    url: ctx.url,
+    headers: {
+      get(name) {
+        const value = req.headers[name.toLowerCase()];
+        return Array.isArray(value) ? value.join(', ') : value;
+      },
+    },
+    httpVersion: req.httpVersion,
+    remoteAddress: ctx.ip || req.socket?.remoteAddress,
+    readBody: (limit) => readBody(ctx, limit, state),
+  };
+}
+
+const tooLarge = (limit: number) =>
+  new BodyTooLargeError(`The body is larger than ${limit} bytes.`);
+
+/**
+ * Reads the request body as text, at most `limit` bytes, or takes what a body parser left. Past
+ * the limit it stops reading and sets `state.abandoned`: the answer then closes the connection
+ * instead of draining the unread rest.
+ */
+export function readBody(
+  ctx: KoaContext,
+  limit: number,
+  state: { abandoned: boolean } = { abandoned: false },
+): Promise<string> {
+  const req = ctx.req;
+  const parsed = ctx.request.body;
+  if (parsed !== undefined || req.readableEnded) {
+    const text =
+      parsed === undefined
+        ? ''
+        : typeof parsed === 'string'
+          ? parsed
+          : parsed instanceof Uint8Array
+            ? Buffer.from(parsed).toString('utf8')
+            : JSON.stringify(parsed);
+    return Buffer.byteLength(text) > limit
+      ? Promise.reject(tooLarge(limit))
+      : Promise.resolve(text);
+  }
+  if (Number(req.headers['content-length']) > limit) {
+    state.abandoned = true;
+    return Promise.reject(tooLarge(limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        state.abandoned = true;
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size).toString('utf8'));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onAborted = () => onError(new Error('The request was aborted.'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+function respondPlain(ctx: KoaContext, response: PlainResponse, close: boolean): void {
+  ctx.status = response.status;
+  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
+  if (close) ctx.set('connection', 'close');
+  // Koa keeps the Content-Type set above, and drops the body itself for HEAD, 204 and 304.
+  ctx.body = response.body === '' ? null : response.body;
+}
+
+/** Writes the stream's head and connects a sink over the raw response (as @ssehub/node does). */
+function openStream(req: IncomingMessage, res: ServerResponse, response: StreamResponse): void {
+  // The client may have gone while authorize was running: then there is nothing to open.
+  if (res.destroyed || req.socket.destroyed) return;
+  // Headers upstream middleware set through ctx.set() are already on `res` and are kept.
+  res.writeHead(response.status, response.headers);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  const socket = req.socket;
+  // Events are small and latency matters: no Nagle. No inactivity timeout on a stream either
+  // (server.timeout): the hub's heartbeat and stall sweep own its lifetime.
+  socket.setNoDelay(true);
+  socket.setTimeout(0);
+  const sink: Sink = {
+    write(chunk) {
+      try {
+        return res.write(chunk);
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      res.end();
+    },
+  };
+  let connection: ReturnType<StreamResponse['connect']>;
+  try {
+    connection = response.connect(sink);
+  } catch {
+    // The hub closed between admitting the request and now.
+    res.end();
+    return;
+  }
+  res.on('drain', () => connection.drain());
+  res.on('close', () => connection.closed());
+}
