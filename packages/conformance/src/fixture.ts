@@ -30,6 +30,7 @@ export const CHECKS = [
   'encoding',
   'heartbeat',
   'replay',
+  'replay-burst',
   'reset',
   'disconnect-eventsource',
   'disconnect-undici',

@@ -6,7 +6,7 @@
 
 import { signJwt } from '@ssehub/core';
 import type { EventSourceMessage } from 'eventsource-parser';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import {
   type EventSourceKind,
   openEventSource,
@@ -82,6 +82,16 @@ const range = (from: number, to: number) =>
 
 // ---------------------------------------------------------------- suite
 
+/**
+ * Checks that fail on every fixture because of a known bug below the adapters, skipped (with the
+ * reason in the test name) until it is fixed. `SSEHUB_RUN_KNOWN_ISSUES=1` runs them anyway.
+ */
+export const KNOWN_ISSUES: Partial<Record<Check, string>> = {
+  'replay-burst':
+    '@ssehub/core pushes a replay through the slow-client queue bound: past ~2 × maxQueuedEvents ' +
+    'replayed events the client is disconnected as slow (or, with drop-oldest, loses replayed events)',
+};
+
 /** Options of one run of the suite. */
 export interface SuiteOptions {
   /** Checks to skip on top of the fixture's own `skip`. */
@@ -94,8 +104,23 @@ export interface SuiteOptions {
  */
 export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions = {}): void {
   const skipped = new Set<Check>([...(fixture.skip ?? []), ...(options.skip ?? [])]);
+  const known = process.env.SSEHUB_RUN_KNOWN_ISSUES === '1' ? {} : KNOWN_ISSUES;
+  for (const name of Object.keys(known) as Check[]) skipped.add(name);
+  /** The instance the running test talks to: its output is printed when the test fails. */
+  let current: Server | undefined;
   const check = (name: Check, title: string, body: () => Promise<void>, timeoutMs?: number) =>
-    test.skipIf(skipped.has(name))(`${name}: ${title}`, body, timeoutMs);
+    test.skipIf(skipped.has(name))(
+      known[name] ? `${name}: ${title} (known issue: ${known[name]})` : `${name}: ${title}`,
+      async ({ onTestFailed }) => {
+        const server = current;
+        onTestFailed(() => {
+          const output = server?.running?.output() ?? '';
+          console.error(`--- ${fixture.name} output (last 4 KB) ---\n${output.slice(-4096)}`);
+        });
+        await body();
+      },
+      timeoutMs,
+    );
 
   /** A describe block with its own instance of the fixture, started only if a check runs. */
   const group = (
@@ -108,7 +133,11 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
     describe.skipIf(!active)(title, () => {
       const server = new Server();
       beforeAll(async () => {
+        current = server;
         server.running = await startFixture(fixture, env);
+      });
+      beforeEach(() => {
+        current = server;
       });
       afterAll(async () => {
         await server.running?.stop();
@@ -126,6 +155,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
         'encoding',
         'heartbeat',
         'replay',
+        'replay-burst',
         'reset',
         'disconnect-eventsource',
         'disconnect-undici',
@@ -285,6 +315,47 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
             30_000,
           );
         }
+
+        check(
+          'replay-burst',
+          'a reconnect after 300 missed events replays them all and stays connected',
+          async () => {
+            const away = await server.stream('/stream/burst/a');
+            await away.next(isConnected, 'connected');
+            await server.send({ group: 'burst', id: 'a', event: 'start', data: 'start' });
+            const start = await away.next((e) => e.event === 'start', 'the start event');
+            away.close();
+            await waitFor(
+              async () => (await server.info()).groups.burst === undefined,
+              'the client to be gone',
+            );
+            const slowBefore = (await server.info()).counters.slowDisconnects;
+            const count = 300;
+            for (const n of range(1, count))
+              await server.send({
+                group: 'burst',
+                id: 'a',
+                event: 'n',
+                data: `${n} ${'x'.repeat(200)}`,
+              });
+            const back = await server.stream('/stream/burst/a', { 'last-event-id': start.id! });
+            try {
+              await waitFor(
+                () => back.ended || back.events.filter((e) => e.event === 'n').length >= count,
+                'the replay',
+              );
+              const numbers = back.events
+                .filter((e) => e.event === 'n')
+                .map((e) => e.data.split(' ')[0]);
+              expect(numbers).toEqual(range(1, count));
+              expect(back.ended).toBe(false);
+              expect((await server.info()).counters.slowDisconnects).toBe(slowBefore);
+            } finally {
+              back.close();
+            }
+          },
+          30_000,
+        );
 
         check('reset', 'an unknown Last-Event-ID gets a reset event', async () => {
           await server.send({ group: 'reset', data: 'something in the history' });

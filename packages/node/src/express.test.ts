@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { Hub } from '@ssehub/core';
+import compression from 'compression';
 import express from 'express';
 import { afterEach, describe, expect, test } from 'vitest';
 import { sseHandler } from './index.js';
@@ -99,6 +100,28 @@ describe('sseHandler as Express middleware', () => {
     expect(
       (await call(`${origin}/events/publish`, json({ group: 'g', id: 'a', data: 'x' }))).json(),
     ).toEqual({ code: 200, data: { delivered: 1 } });
+    stream.close();
+  });
+
+  test('compression() leaves streams alone (Cache-Control: no-transform)', async () => {
+    const hub = new Hub();
+    const app = express();
+    app.use(compression({ threshold: 0 }));
+    app.use(sseHandler(hub));
+    app.get('/text', (_req, res) => {
+      res.type('text').send('compressed '.repeat(100));
+    });
+    const origin = await serve(app, hub);
+    const gzip = { 'accept-encoding': 'gzip' };
+    // The middleware is active for other responses.
+    const text = await fetch(`${origin}/text`, { headers: gzip });
+    expect(text.headers.get('content-encoding')).toBe('gzip');
+    await text.arrayBuffer();
+    const stream = await openStream(`${origin}/api/v1/sse/stream/g/a`, gzip);
+    expect(stream.headers['content-encoding']).toBeUndefined();
+    await stream.waitForEvent((e) => e.event === 'connected');
+    await hub.send('a', 'g', { event: 'prompt', data: 'not buffered' });
+    await stream.waitForEvent((e) => e.event === 'prompt');
     stream.close();
   });
 });

@@ -200,5 +200,8 @@ describe('sseHandler on node:http', () => {
     await stream.waitForEvent((e) => e.event === 'connected');
     await hub.close();
     await waitFor(() => stream.ended, 5_000, 'the stream to end');
+    const late = await call(`${url}/stream/g/b`);
+    expect(late.status).toBe(503);
+    expect(late.json()).toMatchObject({ code: 503 });
   });
 });

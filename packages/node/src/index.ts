@@ -100,7 +100,9 @@ export function sseHandler<M extends EventMap = AnyEvents>(
             writePlain(res, response, state.abandoned);
             return;
           case 'stream':
-            openStream(req, res, response);
+            // A closing hub admits no stream: 503 before any header goes out.
+            if (hub.closed) writePlain(res, jsonError(503, 'The hub is closed.'));
+            else openStream(req, res, response);
             return;
         }
       },
