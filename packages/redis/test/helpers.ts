@@ -122,7 +122,7 @@ export async function startNode(
 }
 
 /** Waits until `check` holds (polling), or fails with `what`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for: ${what}`);
