@@ -163,10 +163,11 @@ async function connect() {
       replaying = false;
       const summary = $('replay-summary');
       summary.hidden = false;
+      const after = lastIdBeforeDrop ? `event #${lastIdBeforeDrop.split('-').pop()}` : 'the start';
       summary.textContent =
         replayedCount === 0
-          ? `Reconnected: nothing was missed after event ${lastIdBeforeDrop || '(none)'}.`
-          : `Reconnected: ${replayedCount} event${replayedCount === 1 ? '' : 's'} replayed from the server's history (sent after ${lastIdBeforeDrop || 'the start'} while this page was away).`;
+          ? `Reconnected: nothing was missed after ${after}.`
+          : `Reconnected: ${replayedCount} event${replayedCount === 1 ? '' : 's'} sent after ${after} while this page was away, replayed from the server's history (Last-Event-ID).`;
       summary.dataset.count = String(replayedCount);
     }
     log(meta, undefined, 'live from here');
