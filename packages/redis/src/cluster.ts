@@ -15,6 +15,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type {
   Broker,
   BrokerMessage,
@@ -157,9 +158,7 @@ type Entry =
 let nodeCounter = 0;
 
 function defaultNodeId(): string {
-  const host = globalThis.process?.env?.HOSTNAME ?? 'node';
-  const pid = globalThis.process?.pid ?? 0;
-  return `${host}-${pid}-${(nodeCounter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  return `${hostname()}-${process.pid}-${(nodeCounter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
 // ------------------------------------------------------------------ the cluster link

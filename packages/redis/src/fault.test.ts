@@ -76,13 +76,16 @@ it('survives kill -9 of Redis mid-stream: local delivery goes on, errors surface
         return m;
       }, {}),
     );
-  console.info('kill -9 run:', {
-    sent,
-    killedAt,
-    resumedAt,
-    a: { metrics: a!.cluster.metrics(), errors: contexts(a!) },
-    b: { metrics: b!.cluster.metrics(), errors: contexts(b!) },
-  });
+  console.info(
+    'kill -9 run:',
+    JSON.stringify({
+      sent,
+      killedAt,
+      resumedAt,
+      a: { metrics: a!.cluster.metrics(), errors: contexts(a!) },
+      b: { metrics: b!.cluster.metrics(), errors: contexts(b!) },
+    }),
+  );
 
   // After the restart, b got a's events exactly once, in a's order, with stream ids.
   const afterRestart = onB.events.filter(

@@ -8,3 +8,4 @@ export {
   type ReportOptions,
   redisCluster,
 } from './cluster.js';
+export { formatRedisMetrics } from './metrics.js';
