@@ -173,3 +173,49 @@ describe.skipIf(executablePath === undefined)('the demo page in Chromium', () =>
 async function expectStatus(page: Page, status: string, timeout = 5_000): Promise<void> {
   await page.locator(`[data-testid="status"][data-status="${status}"]`).waitFor({ timeout });
 }
+
+describe.skipIf(executablePath === undefined)(
+  'the page with SSE_SECRET and SSE_PUBLISH_KEY',
+  () => {
+    let demo: DemoProcess;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      demo = await startDemo({ SSE_SECRET: 'browser-secret', SSE_PUBLISH_KEY: 'browser-key' });
+      browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      await demo?.stop();
+    });
+
+    test('connects with a token, sends and kicks through the demo proxy, never sees the key', async () => {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(5_000);
+      const requests: string[] = [];
+      page.on('request', (request) => {
+        requests.push(`${request.url()} ${JSON.stringify(request.headers())}`);
+      });
+      await page.goto(`${demo.url}/?group=challenge_9&id=dana`);
+      await expectStatus(page, 'connected');
+      expect(await page.getByTestId('notice').textContent()).toMatch(/token/);
+      expect(requests.some((line) => /\/stream\/challenge_9\/dana\?token=/.test(line))).toBe(true);
+
+      await page.getByTestId('send-data').fill('{"title":"Self","content":"keyed-send"}');
+      await page.getByTestId('send').click();
+      await expect
+        .poll(() => page.getByTestId('notifications').innerText(), { timeout: 5_000 })
+        .toContain('keyed-send');
+      await expect
+        .poll(() => page.getByTestId('stat-clients').textContent(), { timeout: 5_000 })
+        .toBe('1');
+
+      await page.getByTestId('kick').click();
+      await expectStatus(page, 'reconnecting');
+      await expectStatus(page, 'connected', 10_000);
+      expect(requests.join('\n')).not.toContain('browser-key');
+      expect(await page.content()).not.toContain('browser-key');
+    });
+  },
+);

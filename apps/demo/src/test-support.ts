@@ -85,7 +85,7 @@ export function ensureChromium(): string | undefined {
       timeout: 15 * 60_000,
     };
     execFileSync('apt-get', ['update'], options);
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], options);
+    execFileSync('apt-get', ['install', '-y', 'chromium'], options);
   } catch (error) {
     warn(`apt-get install chromium failed: ${error instanceof Error ? error.message : error}`);
     return undefined;
