@@ -179,6 +179,68 @@ function probe(runtime: Runtime): RuntimeBinary {
   return { ok: true, path, version: result.stdout.trim().split('\n')[0] ?? '' };
 }
 
+// ---------------------------------------------------------------- builds
+
+/** The ESM entry a workspace package's importers load, if it has a build step. */
+function builtEntry(dir: string): string | undefined {
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+    // biome-ignore lint/suspicious/noExplicitAny: the exports map is read loosely.
+    exports?: any;
+    module?: string;
+    main?: string;
+  };
+  if (!manifest.scripts?.build) return undefined;
+  const root = manifest.exports?.['.'] ?? manifest.exports;
+  const entry: unknown =
+    root?.import?.default ?? root?.import ?? root?.default ?? manifest.module ?? manifest.main;
+  return typeof entry === 'string' ? join(dir, entry) : undefined;
+}
+
+const builds = new Map<string, Promise<void>>();
+
+/**
+ * Waits until the workspace packages an app depends on are built. Under `turbo run test` they
+ * are, if this package devDepends on them; otherwise turbo may still be building them in
+ * parallel, and this waits (up to `timeoutMs`) instead of starting an app that cannot load.
+ */
+export function waitForBuilds(fixture: Fixture, timeoutMs = 180_000): Promise<void> {
+  let pending = builds.get(fixture.cwd);
+  if (pending === undefined) {
+    pending = (async () => {
+      const manifest = JSON.parse(readFileSync(join(fixture.cwd, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+        devDependencies?: Record<string, string>;
+      };
+      const workspace = Object.entries({ ...manifest.devDependencies, ...manifest.dependencies })
+        .filter(([, spec]) => spec.startsWith('workspace:'))
+        .map(([name]) => name);
+      const entries: string[] = [];
+      for (const name of workspace) {
+        // pnpm links workspace dependencies into the app's own node_modules.
+        const dir = join(fixture.cwd, 'node_modules', name);
+        if (!existsSync(join(dir, 'package.json'))) continue;
+        const entry = builtEntry(dir);
+        if (entry !== undefined) entries.push(entry);
+      }
+      const deadline = Date.now() + timeoutMs;
+      for (const entry of entries) {
+        while (!existsSync(entry)) {
+          if (Date.now() > deadline) {
+            throw new Error(
+              `${fixture.name}: ${entry} is not built. Run \`pnpm build\` first; under turbo, ` +
+                'add the package to the devDependencies of @ssehub/conformance.',
+            );
+          }
+          await new Promise((done) => setTimeout(done, 250));
+        }
+      }
+    })();
+    builds.set(fixture.cwd, pending);
+  }
+  return pending;
+}
+
 // ---------------------------------------------------------------- processes
 
 const running = new Set<ChildProcess>();
@@ -202,6 +264,7 @@ export async function startFixture(
 ): Promise<RunningFixture> {
   const binary = runtimeBinary(fixture.runtime);
   if (!binary.ok) throw new Error(binary.reason);
+  await waitForBuilds(fixture);
   const [first, ...rest] = fixture.command as [string, ...string[]];
   const command = first === fixture.runtime ? binary.path : first;
   const base: Record<string, string | undefined> = {};

@@ -19,5 +19,6 @@ export {
   repoRoot,
   runtimeBinary,
   startFixture,
+  waitForBuilds,
 } from './fixture.js';
 export { defineConformanceSuite, type SuiteOptions } from './suite.js';

@@ -135,7 +135,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
       beforeAll(async () => {
         current = server;
         server.running = await startFixture(fixture, env);
-      });
+      }, 240_000);
       beforeEach(() => {
         current = server;
       });
