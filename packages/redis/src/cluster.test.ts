@@ -68,6 +68,18 @@ describe('delivery across nodes', () => {
     }
   });
 
+  it('delivers between nodes given the same nodeId', async () => {
+    const prefix = uniquePrefix('same-id');
+    const [a, b] = await Promise.all([
+      startNode(url, prefix, { nodeId: 'twin' }),
+      startNode(url, prefix, { nodeId: 'twin' }),
+    ]);
+    nodes.push(a, b);
+    const client = b.connect('g', 'u');
+    await a.hub.sendGroup('g', { data: 'hello twin' });
+    await until(() => client.events.length === 1, 'delivery to the twin');
+  });
+
   it('keeps a sendWhere on its own node, and disconnects across nodes', async () => {
     const [a, b] = await cluster(2, 'where');
     const here = a!.connect('users', 'u1');

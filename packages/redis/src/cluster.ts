@@ -14,7 +14,7 @@
  *   was stored meanwhile.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type {
   Broker,
@@ -57,7 +57,7 @@ export interface RedisClusterOptions {
   redis?: Redis | string;
   /** Prefix of every key and channel; hubs with the same prefix form one cluster (default `ssehub`). */
   prefix?: string;
-  /** This node's name in cluster info (default: host name, pid and a random suffix). */
+  /** This node's name in cluster info (default: host name, pid and a random suffix); unique. */
   nodeId?: string;
   /** Bounds of the shared history. */
   history?: {
@@ -187,6 +187,8 @@ export class RedisCluster {
   readonly #command: Redis;
   readonly #subscriber: Redis;
   readonly #ownsCommand: boolean;
+  /** This process's name on the wire. */
+  readonly #origin: string;
   readonly #stream: string;
   readonly #channel: string;
   readonly #nodeChannel: string;
@@ -235,11 +237,12 @@ export class RedisCluster {
   constructor(options: RedisClusterOptions = {}) {
     this.#options = options;
     this.nodeId = options.nodeId ?? defaultNodeId();
-    if (/[\n]/.test(this.nodeId)) throw new RangeError('nodeId must not contain a line break');
+    // Unique even when two processes are given the same nodeId: a node skips its own echo by it.
+    this.#origin = `${this.nodeId.replace(/\s/g, '_')}~${randomBytes(6).toString('base64url')}`;
     this.#prefix = options.prefix ?? 'ssehub';
     this.#stream = `${this.#prefix}:stream`;
     this.#channel = `${this.#prefix}:events`;
-    this.#nodeChannel = `${this.#prefix}:node:${this.nodeId}`;
+    this.#nodeChannel = `${this.#prefix}:node:${this.#origin}`;
     this.#maxEvents = positive(options.history?.maxEvents ?? 10_000, 'history.maxEvents');
     this.#maxAgeMs = positive(options.history?.maxAgeMs ?? 5 * 60_000, 'history.maxAgeMs');
     this.#orderTimeoutMs = positive(options.orderTimeoutMs ?? 1_000, 'orderTimeoutMs');
@@ -365,7 +368,7 @@ export class RedisCluster {
     for (const entry of entries) {
       const fields = entryFields(entry);
       const message =
-        fields && fields.origin !== this.nodeId ? toMessage(fields.body, entry[0]) : undefined;
+        fields && fields.origin !== this.#origin ? toMessage(fields.body, entry[0]) : undefined;
       if (message !== undefined) {
         this.#metrics.recoveredEvents++;
         this.#queue.push({ kind: 'remote', streamId: entry[0], message });
@@ -411,7 +414,7 @@ export class RedisCluster {
 
   #accept(message: Envelope): void {
     const { streamId } = message;
-    if (message.origin === this.nodeId) {
+    if (message.origin === this.#origin) {
       const send = this.#pending.get(message.seq);
       if (send !== undefined && !send.settled) {
         send.id = send.appId ?? streamId;
@@ -533,7 +536,7 @@ export class RedisCluster {
       return Promise.reject(new RedisUnavailableError('Redis is not connected: not published.'));
     }
     return this.#call(() =>
-      this.#command.publish(this.#channel, envelope('', this.nodeId, '', body)),
+      this.#command.publish(this.#channel, envelope('', this.#origin, '', body)),
     ).then(
       () => undefined,
       (error) => {
@@ -556,7 +559,7 @@ export class RedisCluster {
     const local = record.target.kind === 'where';
     let target: WireTarget;
     if (record.target.kind === 'where') {
-      target = { kind: 'where', node: this.nodeId, ref: seq };
+      target = { kind: 'where', node: this.#origin, ref: seq };
       this.#predicates.set(seq, record.target);
       if (this.#predicates.size > this.#maxEvents) {
         this.#predicates.delete(this.#predicates.keys().next().value!);
@@ -583,7 +586,7 @@ export class RedisCluster {
         APPEND,
         [this.#stream, this.#appIdKey(appId ?? '')],
         [
-          this.nodeId,
+          this.#origin,
           seq,
           body,
           String(this.#maxEvents),
@@ -671,7 +674,7 @@ export class RedisCluster {
       const fields = entryFields(entry);
       if (fields === undefined) continue;
       const record = toRecord(fields.body, entry[0], (node, ref) =>
-        node === this.nodeId ? this.#predicates.get(ref) : undefined,
+        node === this.#origin ? this.#predicates.get(ref) : undefined,
       );
       if (record !== undefined && matches(record)) events.push(record);
     }
