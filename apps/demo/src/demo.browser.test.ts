@@ -23,7 +23,7 @@ describe.skipIf(executablePath === undefined)('the demo page in Chromium', () =>
 
   const open = async (group: string, id: string): Promise<Page> => {
     const context = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
-    context.setDefaultTimeout(5_000);
+    context.setDefaultTimeout(10_000);
     const page = await context.newPage();
     page.on('pageerror', (error) => console.error(`[${id}] page error:`, error));
     page.on('console', (message) => {
@@ -170,7 +170,7 @@ describe.skipIf(executablePath === undefined)('the demo page in Chromium', () =>
 });
 
 /** Waits for the status badge (usable in hooks, unlike expect.poll). */
-async function expectStatus(page: Page, status: string, timeout = 5_000): Promise<void> {
+async function expectStatus(page: Page, status: string, timeout = 10_000): Promise<void> {
   await page.locator(`[data-testid="status"][data-status="${status}"]`).waitFor({ timeout });
 }
 
@@ -192,7 +192,7 @@ describe.skipIf(executablePath === undefined)(
 
     test('connects with a token, sends and kicks through the demo proxy, never sees the key', async () => {
       const page = await browser.newPage();
-      page.setDefaultTimeout(5_000);
+      page.setDefaultTimeout(10_000);
       const requests: string[] = [];
       page.on('request', (request) => {
         requests.push(`${request.url()} ${JSON.stringify(request.headers())}`);
