@@ -8,9 +8,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, USAGE } from './harness/config.js';
+import { LoadGenerator } from './harness/loadgen.js';
 import { checkTargets, consoleTable, markdown, svgChart, targetLines } from './harness/report.js';
 import { type RunContext, runServer, type ServerResult } from './harness/run.js';
+import { killServers } from './harness/server-process.js';
 import { packageVersion, runtimeBinary, SERVERS } from './harness/servers.js';
+
+// An interrupted run takes its servers and load generators with it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killServers();
+    LoadGenerator.killAll();
+    process.exit(130);
+  });
+}
 
 const distDir = path.dirname(fileURLToPath(import.meta.url));
 const appDir = path.dirname(distDir);
@@ -19,7 +30,9 @@ function runtimeVersion(runtime: 'bun' | 'deno'): string {
   const binary = runtimeBinary(runtime);
   if (!binary) return 'not installed';
   const out = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  return (out.stdout ?? '').split('\n')[0]?.trim() || 'unknown';
+  // `bun --version` prints `1.4.5`; `deno --version` prints `deno 2.9.6 (stable, ...)` and more.
+  const version = /\d+\.\d+\.\d+\S*/.exec(out.stdout ?? '')?.[0];
+  return version ? `${runtime} ${version}` : `${runtime} unknown`;
 }
 
 async function main(): Promise<void> {
@@ -52,6 +65,12 @@ async function main(): Promise<void> {
     `machine     ${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}`,
     `runtimes    node ${process.version}; ${runtimeVersion('bun')}; ${runtimeVersion('deno')}`,
     `packages    ${packages.map((p) => `${p}@${packageVersion(p, appDir)}`).join(', ')}`,
+    `load        ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(
+        ' ',
+      )} (1/5/15-minute load average at start; other work on the machine skews throughput)`,
     `mode        ${config.quick ? 'quick' : 'full'}${config.only.length ? `, only ${config.only.join(',')}` : ''}`,
     `clients     ${config.clients} over ${Math.ceil(config.clients / config.clientsPerWorker)} load-generator processes (${config.clientsPerWorker} each, ${config.connectBatch} connects at a time), ${config.groups} groups`,
     `payload     ~${config.payloadSize + 40} bytes of JSON data per event`,
@@ -59,7 +78,7 @@ async function main(): Promise<void> {
     `steady      ${config.steadyRate} broadcasts/s for ${config.steadyDurationMs / 1000} s`,
     `unicast     ${config.unicastRounds} round(s) of one event to each client`,
     `group       ${config.groupRounds} round(s) of one event to each of ${config.groups} groups`,
-    `repeat      pnpm bench${config.quick ? ' --quick' : ''}${config.only.length ? ` --only ${config.only.join(',')}` : ''}`,
+    `repeat      pnpm bench${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
   ];
   console.log('ssehub benchmark');
   for (const line of configLines) console.log(`  ${line}`);

@@ -21,13 +21,18 @@ export interface BenchConfig {
   groupRounds: number;
   /** Upper bound for one phase to deliver everything. */
   phaseTimeoutMs: number;
+  /** Longest wait for the machine to be quiet (other processes < 15 % CPU) before each server. */
+  quietWaitMs: number;
   /** Idle time after connecting before memory is read. */
   settleMs: number;
   outDir: string;
+  /** Write a V8 CPU profile of each Node server (`--cpu-prof`) and print its hottest frames. */
+  profile: boolean;
 }
 
 export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
   quick: false,
+  profile: false,
   clients: 10_000,
   clientsPerWorker: 5_000,
   connectBatch: 500,
@@ -40,8 +45,9 @@ export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
   steadyDurationMs: 10_000,
   unicastRounds: 5,
   groupRounds: 20,
-  phaseTimeoutMs: 60_000,
+  phaseTimeoutMs: 45_000,
   settleMs: 1_000,
+  quietWaitMs: 30_000,
 };
 
 export const QUICK: Omit<BenchConfig, 'only' | 'outDir'> = {
@@ -58,6 +64,7 @@ export const QUICK: Omit<BenchConfig, 'only' | 'outDir'> = {
   groupRounds: 10,
   phaseTimeoutMs: 20_000,
   settleMs: 300,
+  quietWaitMs: 5_000,
 };
 
 const NUMERIC: Record<string, keyof BenchConfig> = {
@@ -73,9 +80,10 @@ const NUMERIC: Record<string, keyof BenchConfig> = {
   '--unicast-rounds': 'unicastRounds',
   '--group-rounds': 'groupRounds',
   '--timeout-ms': 'phaseTimeoutMs',
+  '--quiet-wait-ms': 'quietWaitMs',
 };
 
-export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--out dir]
+export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--profile] [--out dir]
   ${Object.keys(NUMERIC).join(' N, ')} N`;
 
 /** Parses argv (without node and script). Throws on unknown flags. */
@@ -97,6 +105,7 @@ export function parseArgs(argv: string[], defaultOutDir: string): BenchConfig & 
     };
     if (flag === '--quick' || flag === '--') continue;
     if (flag === '--list') config.list = true;
+    else if (flag === '--profile') config.profile = true;
     else if (flag === '--only') config.only = value().split(',').filter(Boolean);
     else if (flag === '--out') config.outDir = value();
     else if (flag !== undefined && flag in NUMERIC) {

@@ -40,6 +40,14 @@ export interface ConnectOutcome {
 export class LoadGenerator {
   private readonly workers: ChildProcess[] = [];
 
+  /** Every live worker of every generator, for `killAll` on an interrupted run. */
+  static readonly live = new Set<ChildProcess>();
+
+  /** Kills every worker still running (SIGINT/SIGTERM of the harness). */
+  static killAll(): void {
+    for (const w of LoadGenerator.live) w.kill('SIGKILL');
+  }
+
   constructor(
     private readonly workerScript: string,
     private readonly clients: number,
@@ -63,6 +71,8 @@ export class LoadGenerator {
         execArgv: [],
       });
       this.workers.push(worker);
+      LoadGenerator.live.add(worker);
+      worker.once('exit', () => LoadGenerator.live.delete(worker));
       worker.on('message', (r: WorkerReport) => {
         if (r.type === 'progress') {
           progress[w] = r.connected;
@@ -106,6 +116,7 @@ export class LoadGenerator {
    */
   async phase<T>(
     name: string,
+    tag: number,
     perClient: number,
     timeoutMs: number,
     trigger: () => Promise<T>,
@@ -113,7 +124,7 @@ export class LoadGenerator {
     const ready = this.workers.map((w) =>
       waitFor(w, (r): r is WorkerReport => r.type === 'ready' && r.phase === name, 10_000),
     );
-    for (const w of this.workers) this.send(w, { type: 'expect', phase: name, perClient });
+    for (const w of this.workers) this.send(w, { type: 'expect', phase: name, tag, perClient });
     await Promise.all(ready);
     const results = this.workers.map((w) =>
       waitFor(w, (r): r is PhaseResult => r.type === 'result' && r.phase === name, timeoutMs),

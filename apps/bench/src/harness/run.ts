@@ -1,9 +1,12 @@
 /** Runs one server under test through every phase and returns its figures. */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { PhaseResult } from '../loadgen/protocol.js';
 import type { MemoryStats } from '../servers/control.js';
 import type { BenchConfig } from './config.js';
 import { LoadGenerator } from './loadgen.js';
+import { waitForQuiet } from './machine.js';
+import { readNewestProfile, type SelfTime, selfTimes } from './profile.js';
 import { type ServerProcess, startServer } from './server-process.js';
 import { runtimeArgs, runtimeBinary, type ServerSpec } from './servers.js';
 import { median, summarizeLatencies } from './stats.js';
@@ -17,6 +20,8 @@ export interface PhaseMetrics {
   p99: number;
   max: number;
   ms: number;
+  /** Server CPU time (user + system) per delivery, in µs: robust to other load on the machine. */
+  cpuPerDelivery: number;
 }
 
 export interface ServerResult {
@@ -34,6 +39,10 @@ export interface ServerResult {
   steady?: PhaseMetrics;
   unicast?: PhaseMetrics;
   group?: PhaseMetrics;
+  /** Share of the machine (0..1) other processes used just before this server started. */
+  backgroundCpu?: number;
+  /** Hottest frames of the server's CPU profile (`--profile`, Node servers). */
+  profile?: SelfTime[];
 }
 
 export interface RunContext {
@@ -47,7 +56,7 @@ export interface RunContext {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function metrics(startedAt: number, results: PhaseResult[]): PhaseMetrics {
+function metrics(startedAt: number, results: PhaseResult[], cpuMicros: number): PhaseMetrics {
   let received = 0;
   let expected = 0;
   let last = startedAt;
@@ -66,6 +75,7 @@ function metrics(startedAt: number, results: PhaseResult[]): PhaseMetrics {
     p99: lat.p99,
     max: lat.max,
     ms,
+    cpuPerDelivery: received > 0 ? cpuMicros / received : Number.NaN,
   };
 }
 
@@ -73,7 +83,7 @@ function describe(m: PhaseMetrics): string {
   const missing = m.expected - m.received;
   return (
     `${Math.round(m.rate).toLocaleString('en-US')}/s, p50 ${m.p50.toFixed(2)} ms, ` +
-    `p99 ${m.p99.toFixed(2)} ms${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
+    `p99 ${m.p99.toFixed(2)} ms, server CPU ${m.cpuPerDelivery.toFixed(2)} µs/delivery${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
   );
 }
 
@@ -91,8 +101,18 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     config.clientsPerWorker,
   );
   const result: ServerResult = { spec, status: 'ok' };
+  // Other work on the machine skews every figure but CPU per delivery: wait a little for quiet.
+  result.backgroundCpu = await waitForQuiet(0.15, config.quietWaitMs);
+  if (result.backgroundCpu > 0.15) {
+    log(`  note: the machine is ${(result.backgroundCpu * 100).toFixed(0)}% busy with other work`);
+  }
+  const profileDir =
+    config.profile && spec.runtime === 'node'
+      ? path.resolve(config.outDir, 'profiles', spec.name)
+      : undefined;
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   try {
-    server = await startServer(binary, runtimeArgs(spec.runtime, script), ctx.appDir);
+    server = await startServer(binary, runtimeArgs(spec.runtime, script, profileDir), ctx.appDir);
     await sleep(config.settleMs);
     result.baseline = (await server.stats()).memory;
 
@@ -139,72 +159,87 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
 
     const size = config.payloadSize;
     const timeout = config.phaseTimeoutMs;
-    const broadcast = (name: string, n: number) =>
-      loadgen.phase(name, n, timeout, () =>
-        server!.call<{ startedAt: number }>('/bench/broadcast', { n, size }),
+    let tag = 0;
+    /** Runs one phase; false (and a note) when it did not complete, which ends this server's run. */
+    const measure = async (
+      name: string,
+      perClient: number,
+      phaseTimeout: number,
+      path: string,
+      params: Record<string, number>,
+    ): Promise<PhaseMetrics | undefined> => {
+      const phaseTag = ++tag;
+      const cpu = () => server!.call<{ micros: number }>('/bench/cpu').then((r) => r.micros);
+      const cpuBefore = await cpu();
+      const { trigger, results } = await loadgen.phase(
+        name,
+        phaseTag,
+        perClient,
+        phaseTimeout,
+        () => server!.call<{ startedAt: number }>(path, { ...params, size, tag: phaseTag }),
       );
+      const m = metrics(trigger.startedAt, results, (await cpu()) - cpuBefore);
+      if (m.received < m.expected) {
+        gaveUp = `${name} delivered ${m.received}/${m.expected} within ${Math.round(phaseTimeout / 1000)} s; later phases skipped`;
+      }
+      return m;
+    };
+    let gaveUp: string | undefined;
 
-    // Warm-up (not measured), then bursts.
-    await broadcast('warmup', config.warmupEvents);
+    // Warm-up (not measured), then bursts; a slow server gets one burst, not three.
+    await measure('warmup', config.warmupEvents, timeout, '/bench/broadcast', {
+      n: config.warmupEvents,
+    });
     result.burstRuns = [];
-    for (let i = 0; i < config.burstRepeats; i++) {
-      const { trigger, results } = await broadcast(`burst${i}`, config.burstEvents);
-      const m = metrics(trigger.startedAt, results);
+    for (let i = 0; i < config.burstRepeats && !gaveUp; i++) {
+      const m = await measure(`burst${i}`, config.burstEvents, timeout, '/bench/broadcast', {
+        n: config.burstEvents,
+      });
+      if (!m) break;
       result.burstRuns.push(m);
       log(`  burst ${i + 1}/${config.burstRepeats}: ${describe(m)}`);
+      if (m.ms > 10_000) break;
       await sleep(200);
     }
-    const rates = result.burstRuns.map((m) => m.rate);
-    const mid = median(rates);
-    result.burst = result.burstRuns.find((m) => m.rate === mid) ?? result.burstRuns[0];
-
-    // Steady rate.
-    const steadyEvents = Math.round((config.steadyDurationMs / 1000) * config.steadyRate);
-    {
-      const { trigger, results } = await loadgen.phase(
-        'steady',
-        steadyEvents,
-        config.steadyDurationMs + timeout,
-        () =>
-          server!.call<{ startedAt: number }>('/bench/steady', {
-            rate: config.steadyRate,
-            duration: config.steadyDurationMs,
-            size,
-          }),
-      );
-      result.steady = metrics(trigger.startedAt, results);
-      log(`  steady ${config.steadyRate}/s: ${describe(result.steady)}`);
+    if (result.burstRuns.length) {
+      const mid = median(result.burstRuns.map((m) => m.rate));
+      result.burst = result.burstRuns.find((m) => m.rate === mid) ?? result.burstRuns[0];
     }
 
     // Unicast to distinct clients.
-    {
-      const { trigger, results } = await loadgen.phase(
-        'unicast',
-        config.unicastRounds,
-        timeout,
-        () =>
-          server!.call<{ startedAt: number }>('/bench/unicast', {
-            clients: config.clients,
-            groups: config.groups,
-            rounds: config.unicastRounds,
-            size,
-          }),
-      );
-      result.unicast = metrics(trigger.startedAt, results);
-      log(`  unicast: ${describe(result.unicast)}`);
+    if (!gaveUp) {
+      result.unicast = await measure('unicast', config.unicastRounds, timeout, '/bench/unicast', {
+        clients: config.clients,
+        groups: config.groups,
+        rounds: config.unicastRounds,
+      });
+      if (result.unicast) log(`  unicast: ${describe(result.unicast)}`);
     }
 
     // Group fan-out.
-    {
-      const { trigger, results } = await loadgen.phase('group', config.groupRounds, timeout, () =>
-        server!.call<{ startedAt: number }>('/bench/group', {
-          groups: config.groups,
-          rounds: config.groupRounds,
-          size,
-        }),
+    if (!gaveUp) {
+      result.group = await measure('group', config.groupRounds, timeout, '/bench/group', {
+        groups: config.groups,
+        rounds: config.groupRounds,
+      });
+      if (result.group) log(`  group (${config.groups} groups): ${describe(result.group)}`);
+    }
+
+    // Steady rate, last: a server that cannot keep up with it falls behind for good.
+    if (!gaveUp) {
+      const steadyEvents = Math.round((config.steadyDurationMs / 1000) * config.steadyRate);
+      result.steady = await measure(
+        'steady',
+        steadyEvents,
+        config.steadyDurationMs + timeout,
+        '/bench/steady',
+        { rate: config.steadyRate, duration: config.steadyDurationMs },
       );
-      result.group = metrics(trigger.startedAt, results);
-      log(`  group (${config.groups} groups): ${describe(result.group)}`);
+      if (result.steady) log(`  steady ${config.steadyRate}/s: ${describe(result.steady)}`);
+    }
+    if (gaveUp) {
+      result.note = gaveUp;
+      log(`  gave up: ${gaveUp}`);
     }
   } catch (err) {
     result.status = 'failed';
@@ -215,6 +250,16 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     // Server first, so the server side holds the TIME_WAIT sockets, not the clients' ports.
     await server?.stop();
     await loadgen.close();
+  }
+  if (profileDir) {
+    const profile = readNewestProfile(profileDir);
+    if (profile) {
+      result.profile = selfTimes(profile).slice(0, 15);
+      log(`  CPU profile (self time, share of busy time) in ${profileDir}:`);
+      for (const row of result.profile.slice(0, 10)) {
+        log(`    ${(row.share * 100).toFixed(1).padStart(5)}%  ${row.frame}`);
+      }
+    }
   }
   return result;
 }

@@ -13,6 +13,14 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+/** Every server process still running, for `killServers` on an interrupted run. */
+const live = new Set<ChildProcess>();
+
+/** Kills every server still running (SIGINT/SIGTERM of the harness). */
+export function killServers(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 export async function startServer(
   command: string,
   args: string[],
@@ -24,6 +32,8 @@ export async function startServer(
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   let stderrTail = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => {
@@ -57,7 +67,7 @@ export async function startServer(
       Object.entries(params).map(([k, v]) => [k, String(v)]),
     ).toString();
     const res = await fetch(`${base}${p}${query ? `?${query}` : ''}`, {
-      method: p === '/bench/stats' || p === '/bench/clients' ? 'GET' : 'POST',
+      method: p === '/bench/stats' || p === '/bench/clients' || p === '/bench/cpu' ? 'GET' : 'POST',
       signal: AbortSignal.timeout(120_000),
     });
     if (!res.ok) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);

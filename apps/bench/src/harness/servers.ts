@@ -135,10 +135,14 @@ export function runtimeBinary(runtime: Runtime): string | undefined {
 }
 
 /** Command line that runs `scriptFile` on `runtime`, with GC exposed for memory readings. */
-export function runtimeArgs(runtime: Runtime, scriptFile: string): string[] {
+export function runtimeArgs(runtime: Runtime, scriptFile: string, profileDir?: string): string[] {
   switch (runtime) {
     case 'node':
-      return ['--expose-gc', scriptFile];
+      return [
+        '--expose-gc',
+        ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+        scriptFile,
+      ];
     case 'bun':
       return ['run', scriptFile];
     case 'deno':

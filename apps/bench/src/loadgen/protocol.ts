@@ -19,6 +19,8 @@ export interface ConnectCommand {
 export interface ExpectCommand {
   type: 'expect';
   phase: string;
+  /** Tag (`"k"`) of this phase's events; events of other phases are counted as stale. */
+  tag: number;
   perClient: number;
 }
 
@@ -61,6 +63,8 @@ export interface PhaseResult {
   latencies: Float64Array;
   firstReceiveAt: number;
   lastReceiveAt: number;
+  /** Events of earlier phases that arrived during this one (a server still catching up). */
+  stale: number;
   /** Connections closed by the server or failed during the phase. */
   closed: number;
   complete: boolean;

@@ -5,7 +5,7 @@ import { SseResponseParser } from './sse-parser.js';
 
 function parseAll(chunks: (string | Buffer)[]): { parser: SseResponseParser; times: number[] } {
   const times: number[] = [];
-  const parser = new SseResponseParser((t) => times.push(t));
+  const parser = new SseResponseParser((t, k) => times.push(k === -1 ? t : t * 1000 + k));
   for (const c of chunks) parser.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
   return { parser, times };
 }
@@ -33,6 +33,11 @@ describe('SseResponseParser', () => {
     }
     const byteByByte = parseAll([...bytes].map((b) => Buffer.from([b])));
     expect(byteByByte.times).toEqual([3, 4]);
+  });
+
+  it('reports the phase tag when the data has one', () => {
+    const { times } = parseAll([`${HEAD}${chunk('data: {"k":3,"t":5,"p":"x"}\n\n')}`]);
+    expect(times).toEqual([5003]);
   });
 
   it('reads a body without chunked encoding', () => {

@@ -2,9 +2,10 @@
  * A deliberately minimal HTTP/1.1 + SSE response parser for the load generator.
  *
  * It reads the status line and headers, undoes `Transfer-Encoding: chunked` framing and scans the
- * body line by line. It does not build event objects: it only counts events whose `data:` carries
- * a send timestamp (`"t":<ms>`) and reports that timestamp, which is all the benchmark needs. Kept
- * allocation-light because thousands of these run in one process beside the server under test.
+ * body line by line. It does not build event objects: it only reports events whose `data:` carries
+ * a send timestamp (`"t":<ms>`), with that timestamp and the phase tag (`"k":<n>`) when present,
+ * which is all the benchmark needs. Kept allocation-light because thousands of these run in one
+ * process beside the server under test.
  */
 
 const LF = 0x0a;
@@ -12,6 +13,7 @@ const CR = 0x0d;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const DATA_PREFIX = Buffer.from('data:');
 const T_MARKER = Buffer.from('"t":');
+const K_MARKER = Buffer.from('"k":');
 
 enum State {
   Head = 0,
@@ -22,8 +24,8 @@ enum State {
   Done = 5,
 }
 
-/** Called once per completed event whose data embeds a timestamp. */
-export type OnTimedEvent = (sentAt: number) => void;
+/** Called once per completed event whose data embeds a timestamp; `phase` is -1 without a tag. */
+export type OnTimedEvent = (sentAt: number, phase: number) => void;
 
 export class SseResponseParser {
   /** HTTP status code, 0 until the head has been read. */
@@ -43,6 +45,7 @@ export class SseResponseParser {
   private partial: Buffer | null = null;
   /** Timestamp seen in the current event's data, NaN when none. */
   private pendingT = Number.NaN;
+  private pendingK = -1;
 
   constructor(private readonly onEvent: OnTimedEvent) {}
 
@@ -151,23 +154,29 @@ export class SseResponseParser {
       if (!Number.isNaN(this.pendingT)) {
         const t = this.pendingT;
         this.pendingT = Number.NaN;
-        this.onEvent(t);
+        this.onEvent(t, this.pendingK);
       }
       return;
     }
     if (end - start < 5 || buf.compare(DATA_PREFIX, 0, 5, start, start + 5) !== 0) return;
-    const at = buf.indexOf(T_MARKER, start + 5);
-    if (at === -1 || at >= end) return;
-    const p = at + T_MARKER.length;
-    let q = p;
-    while (q < end) {
-      const c = buf[q]!;
-      if ((c < 0x30 || c > 0x39) && c !== 0x2e && c !== 0x2d && c !== 0x65 && c !== 0x2b) break;
-      q++;
-    }
-    if (q > p) {
-      const t = Number(buf.toString('latin1', p, q));
-      if (!Number.isNaN(t)) this.pendingT = t;
-    }
+    const t = numberAfter(buf, T_MARKER, start + 5, end);
+    if (Number.isNaN(t)) return;
+    this.pendingT = t;
+    const k = numberAfter(buf, K_MARKER, start + 5, end);
+    this.pendingK = Number.isNaN(k) ? -1 : k;
   }
+}
+
+/** The JSON number right after `marker` within [from, end), or NaN. */
+function numberAfter(buf: Buffer, marker: Buffer, from: number, end: number): number {
+  const at = buf.indexOf(marker, from);
+  if (at === -1 || at >= end) return Number.NaN;
+  const p = at + marker.length;
+  let q = p;
+  while (q < end) {
+    const c = buf[q]!;
+    if ((c < 0x30 || c > 0x39) && c !== 0x2e && c !== 0x2d && c !== 0x65 && c !== 0x2b) break;
+    q++;
+  }
+  return q > p ? Number(buf.toString('latin1', p, q)) : Number.NaN;
 }

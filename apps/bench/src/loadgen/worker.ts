@@ -26,6 +26,8 @@ let closedDuringPhase = 0;
 
 // Current phase.
 let phase = '';
+let tag = -1;
+let stale = 0;
 let expectedTotal = 0;
 let received = 0;
 let latencies = new Float64Array(0);
@@ -33,7 +35,11 @@ let firstReceiveAt = 0;
 let lastReceiveAt = 0;
 let reported = true;
 
-function onTimedEvent(sentAt: number): void {
+function onTimedEvent(sentAt: number, eventTag: number): void {
+  if (eventTag !== tag) {
+    stale++;
+    return;
+  }
   const at = now();
   if (received < latencies.length) latencies[received] = at - sentAt;
   if (received === 0) firstReceiveAt = at;
@@ -52,6 +58,7 @@ function report(complete: boolean): void {
     latencies: latencies.slice(0, Math.min(received, latencies.length)),
     firstReceiveAt,
     lastReceiveAt,
+    stale,
     closed: closedDuringPhase,
     complete,
   };
@@ -129,6 +136,8 @@ process.on('message', (msg: WorkerCommand) => {
       break;
     case 'expect':
       phase = msg.phase;
+      tag = msg.tag;
+      stale = 0;
       expectedTotal = msg.perClient * clients.length;
       received = 0;
       firstReceiveAt = 0;

@@ -6,8 +6,13 @@
  * only thing that differs between servers is the library doing the sending.
  */
 
-/** The event data every server sends: JSON with the send timestamp `t` (ms, sub-ms precision). */
+/**
+ * The event data every server sends: JSON with the phase tag `k`, the send timestamp `t` (ms,
+ * sub-ms precision) and padding `p`. The tag lets the load generator tell a late event of an
+ * earlier phase (a server still catching up) from one of the phase it is measuring.
+ */
 export interface Payload {
+  k: number;
   t: number;
   p: string;
 }
@@ -31,7 +36,13 @@ interface RuntimeGlobals {
   gc?: () => void;
   Bun?: { gc(force: boolean): void };
   Deno?: { memoryUsage(): MemoryStats };
-  process?: { memoryUsage(): MemoryStats };
+  process?: { memoryUsage(): MemoryStats; cpuUsage?(): { user: number; system: number } };
+}
+
+/** CPU time this process used so far, in µs (user + system); NaN where the runtime has no API. */
+export function cpuMicros(): number {
+  const usage = (globalThis as unknown as RuntimeGlobals).process?.cpuUsage?.();
+  return usage ? usage.user + usage.system : Number.NaN;
 }
 
 export interface MemoryStats {
@@ -72,8 +83,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Handles `/bench/*` requests. Returns the JSON body, or `undefined` for an unknown path.
  *
  * - `GET /bench/clients` — connected clients
+ * - `GET /bench/cpu` — CPU time used so far (µs)
  * - `GET /bench/stats` — clients and memory (after GC)
- * - `POST /bench/broadcast?n=&size=` — n broadcasts back to back
+ * - `POST /bench/broadcast?n=&size=&tag=` — n broadcasts back to back
  * - `POST /bench/steady?rate=&duration=&size=` — broadcasts at a fixed rate; answers when done
  * - `POST /bench/unicast?clients=&groups=&rounds=&size=` — one event to each client, `rounds` times
  * - `POST /bench/group?groups=&rounds=&size=` — one event to each group, `rounds` times
@@ -84,15 +96,18 @@ export async function control(
   target: BenchTarget,
 ): Promise<unknown> {
   const size = int(params, 'size', 64);
+  const tag = int(params, 'tag', 0);
   switch (path) {
     case '/bench/clients':
       return { clients: target.clients() };
+    case '/bench/cpu':
+      return { micros: cpuMicros() };
     case '/bench/stats':
       return { clients: target.clients(), memory: memory() };
     case '/bench/broadcast': {
       const n = int(params, 'n', 1);
       const startedAt = now();
-      for (let i = 0; i < n; i++) target.broadcast({ t: now(), p: pad(size) });
+      for (let i = 0; i < n; i++) target.broadcast({ k: tag, t: now(), p: pad(size) });
       return { startedAt, endedAt: now(), clients: target.clients() };
     }
     case '/bench/steady': {
@@ -105,7 +120,7 @@ export async function control(
         const due = startedAt + i * interval;
         const wait = due - now();
         if (wait > 0) await sleep(wait);
-        target.broadcast({ t: now(), p: pad(size) });
+        target.broadcast({ k: tag, t: now(), p: pad(size) });
       }
       return { startedAt, endedAt: now(), sent: count };
     }
@@ -117,7 +132,8 @@ export async function control(
       const ids = Array.from({ length: clients }, (_, i) => [`c${i}`, `g${i % groups}`] as const);
       const startedAt = now();
       for (let r = 0; r < rounds; r++) {
-        for (const [id, group] of ids) target.unicast(id, group, { t: now(), p: pad(size) });
+        for (const [id, group] of ids)
+          target.unicast(id, group, { k: tag, t: now(), p: pad(size) });
       }
       return { startedAt, endedAt: now() };
     }
@@ -126,7 +142,7 @@ export async function control(
       const rounds = int(params, 'rounds', 1);
       const startedAt = now();
       for (let r = 0; r < rounds; r++) {
-        for (let g = 0; g < groups; g++) target.group(`g${g}`, { t: now(), p: pad(size) });
+        for (let g = 0; g < groups; g++) target.group(`g${g}`, { k: tag, t: now(), p: pad(size) });
       }
       return { startedAt, endedAt: now() };
     }
