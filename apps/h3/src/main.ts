@@ -1,0 +1,39 @@
+/**
+ * The h3 example: the reference routes of @ssehub/h3 on an in-memory hub, served by h3's `serve`
+ * (srvx), on Node (streams take the direct node:http path), Bun and Deno (Web streams).
+ *
+ *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-h3 start        # or start:bun, start:deno
+ *
+ * PORT (default 3000; 0 picks a free port), every other setting from the SSE_* variables that
+ * `configFromEnv` reads (SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS, SSE_HEARTBEAT_MS...).
+ */
+
+import { configFromEnv, Hub } from '@ssehub/core';
+import { sseHandler } from '@ssehub/h3';
+import { H3, serve } from 'h3';
+
+const config = configFromEnv(process.env);
+const hub = new Hub(config.hub);
+const app = new H3().use(sseHandler(hub, config.handler));
+
+const server = serve(app, {
+  port: Number(process.env.PORT ?? 3000),
+  hostname: '127.0.0.1',
+  silent: true,
+  // Our own shutdown below ends the streams first.
+  gracefulShutdown: false,
+  // Bun.serve closes connections idle for 10 s by default, and a quiet stream is idle between
+  // heartbeats: the hub's heartbeat and stall sweep look after streams instead.
+  bun: { idleTimeout: 0 },
+});
+await server.ready();
+console.log(`listening on http://127.0.0.1:${new URL(server.url!).port}`);
+
+async function shutdown() {
+  // Ends every stream first, so closing the server does not wait for them.
+  await hub.close();
+  await server.close();
+  process.exit(0);
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);

@@ -1,0 +1,7 @@
+export type {
+  AuthorizeContext,
+  AuthorizeResult,
+  CorsOptions,
+  HandlerOptions,
+} from '@ssehub/core';
+export { type H3HandlerOptions, readBody, sseHandler, toHubRequest } from './h3.js';
