@@ -7,7 +7,14 @@ export type FixtureRequest =
   /** Collects garbage (several rounds), then answers with stats. */
   | { cmd: 'gc' }
   /** Every `intervalMs`, `perTick` broadcasts of `tick` events: `<wall-clock ms> <seq> <pad>`. */
-  | { cmd: 'broadcast-start'; intervalMs: number; perTick: number; padBytes: number }
+  | {
+      cmd: 'broadcast-start';
+      intervalMs: number;
+      perTick: number;
+      padBytes: number;
+      /** Each tick also sends a `bulk` event of `padBytes` to this group. */
+      bulk?: { group: string; padBytes: number };
+    }
   | { cmd: 'broadcast-stop' }
   /** Samples queues, socket buffers and memory every `intervalMs`, keeping the peaks. */
   | { cmd: 'sample-start'; intervalMs: number }
