@@ -17,6 +17,11 @@ export interface TargetCheck {
   unit: 'x' | 'ms';
   /** undefined when a server it needs did not run. */
   met: boolean | undefined;
+  /**
+   * For throughput targets: the same ratio computed from server CPU per delivery (b's µs over
+   * a's), which holds even when other work on the machine skewed the throughput.
+   */
+  cpuValue?: number;
 }
 
 type Metric = (r: ServerResult) => number | undefined;
@@ -45,6 +50,9 @@ export function checkTargets(results: ServerResult[]): TargetCheck[] {
       op,
       unit: 'x',
       met: Number.isFinite(value) ? (op === '>=' ? value >= limit : value <= limit) : undefined,
+      ...(metric === burstRate && ra && rb
+        ? { cpuValue: ratio(rb.burst?.cpuPerDelivery, ra.burst?.cpuPerDelivery) }
+        : {}),
     });
   };
   rel(
@@ -251,12 +259,13 @@ export function markdown(
     '## Targets',
     '',
     mdTable(
-      ['target', 'measured', 'limit', 'verdict'],
+      ['target', 'measured', 'limit', 'verdict', 'same ratio by server CPU/delivery'],
       targets.map((c) => [
         c.label,
         fmtTargetValue(c),
         `${c.op} ${c.unit === 'x' ? `${c.limit}x` : `${c.limit} ms`}`,
         verdict(c),
+        c.cpuValue === undefined ? '' : formatRatio(c.cpuValue),
       ]),
     ),
     '',
@@ -291,7 +300,7 @@ function profiles(results: ServerResult[]): string[] {
 export function targetLines(targets: TargetCheck[]): string[] {
   return targets.map(
     (c) =>
-      `  [${verdict(c).padEnd(7)}] ${c.label}: ${fmtTargetValue(c)} (${c.op} ${c.unit === 'x' ? `${c.limit}x` : `${c.limit} ms`})`,
+      `  [${verdict(c).padEnd(7)}] ${c.label}: ${fmtTargetValue(c)} (${c.op} ${c.unit === 'x' ? `${c.limit}x` : `${c.limit} ms`})${c.cpuValue === undefined ? '' : `; by server CPU/delivery ${formatRatio(c.cpuValue)}`}`,
   );
 }
 
