@@ -53,6 +53,8 @@ export interface ServerStats {
   queuedEventsMax: number;
   /** `process.getActiveResourcesInfo()`, counted by kind. */
   resources: Record<string, number>;
+  /** Live intervals and timeouts of the process, unref'd ones included. */
+  timers: { intervals: number; timeouts: number };
   serverListeners: number;
   memory: NodeJS.MemoryUsage;
   responsesCreated: number;
