@@ -139,6 +139,19 @@ describe('on node:http (serve from h3): the node path', () => {
     await until(() => hub.connectionCount === 0, 'the release on client close');
   });
 
+  it('keeps a quiet stream open past the server timeout', async () => {
+    const hub = newHub();
+    const origin = await listen(new H3().use(sseHandler(hub)));
+    servers.at(-1)!.node!.server!.setTimeout(200);
+    const stream = open(`${origin}/api/v1/sse/stream/g/u`);
+    await stream.response;
+    await tick(600);
+    expect(stream.ended()).toBe(false);
+    await hub.send('u', 'g', { event: 'late', data: 1 });
+    await until(() => stream.text().includes('event: late'), 'the late event');
+    stream.request.destroy();
+  });
+
   it('ends the response when the hub disconnects the client', async () => {
     const hub = newHub();
     const origin = await listen(new H3().use(sseHandler(hub)));

@@ -231,6 +231,21 @@ describe('@ssehub/koa', () => {
     socket.destroy();
   });
 
+  it('keeps a quiet stream open past the server timeout', async () => {
+    const hub = newHub();
+    const app = new Koa();
+    app.use(sseHandler(hub));
+    const origin = await listen(app);
+    servers.at(-1)!.setTimeout(200);
+    const stream = open(`${origin}/api/v1/sse/stream/g/u`);
+    await stream.response;
+    await tick(600);
+    expect(stream.ended()).toBe(false);
+    await hub.send('u', 'g', { event: 'late', data: 1 });
+    await until(() => stream.text().includes('event: late'), 'the late event');
+    stream.request.destroy();
+  });
+
   it('mounts on @koa/router', async () => {
     const hub = newHub();
     const app = new Koa();
