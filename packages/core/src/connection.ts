@@ -125,6 +125,19 @@ export class Connection implements ClientInfo, ConnectionControl {
     if (!this.sink.write(chunk) && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
   }
 
+  /**
+   * Writes replayed events now, past the queue bounds: the history's own bounds limit a replay,
+   * and a client that asks for one is not slow for receiving it in one piece.
+   */
+  pushReplay(events: readonly Uint8Array[]): void {
+    if (this.isClosed || events.length === 0) return;
+    for (const bytes of events) {
+      this.queue.push(bytes);
+      this.queuedBytes += bytes.byteLength;
+    }
+    this.flush(true);
+  }
+
   /** Ends replay: releases held live events that the replay did not already deliver. */
   endReplay(replayedIds: ReadonlySet<string>): void {
     const held = this.held;

@@ -407,6 +407,30 @@ describe('replay', () => {
     expect(hub.info().counters.eventsReplayed).toBe(4);
   });
 
+  it('a replay larger than the slow-client queue is delivered whole, not treated as slowness', async () => {
+    const reasons: DisconnectReason[] = [];
+    const hub = makeHub({ maxQueuedEvents: 10, onDisconnect: (_c, r) => reasons.push(r) });
+    const watcher = open(hub, 'g', 'w');
+    for (let i = 0; i < 500; i++) await hub.broadcast(newEvent(i));
+    await tick();
+    const late = new MemorySink();
+    // A transport that reports itself full after every write, as a socket does under a burst.
+    late.accept = false;
+    const connection = hub.connect(late, {
+      group: 'g',
+      id: 'late',
+      lastEventId: watcher.sink.appEvents[0]!.id,
+    });
+    await hub.broadcast(newEvent('live'));
+    await tick();
+    expect(late.closed).toBe(false);
+    expect(reasons).toEqual([]);
+    expect(late.appEvents.map((e) => e.data)).toEqual(
+      Array.from({ length: 499 }, (_, i) => String(i + 1)),
+    );
+    hub.connectionsOf('g', 'late');
+  });
+
   it('sends reset with the newest id when the Last-Event-ID is unknown or too old', async () => {
     const hub = makeHub({ history: { maxEvents: 3 } });
     const c = open(hub, 'g', 'a');

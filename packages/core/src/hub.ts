@@ -286,10 +286,12 @@ export class Hub<M extends EventMap = AnyEvents> {
       const replayed = new Set<string>();
       if (result.found) {
         for (const id of result.seen ?? []) replayed.add(id);
+        const chunks: Uint8Array[] = [];
         for (const record of result.events) {
-          connection.push((record.bytes ??= encodeRecord(record)));
+          chunks.push((record.bytes ??= encodeRecord(record)));
           replayed.add(record.id);
         }
+        connection.pushReplay(chunks);
         this.#counters.eventsReplayed += result.events.length;
       } else {
         this.#counters.resets++;
