@@ -124,4 +124,31 @@ describe('sseHandler as Express middleware', () => {
     await stream.waitForEvent((e) => e.event === 'prompt');
     stream.close();
   });
+
+  test('Express 4: body-parser 1 leaves req.body = {} on bodies it skips; the stream is read', async () => {
+    // Express 4 types are those of 5 for what is used here.
+    const express4 = (await import('express4')).default as unknown as typeof express;
+    const hub = new Hub();
+    const app = express4();
+    app.use(express4.json());
+    app.use(sseHandler(hub));
+    const origin = await serve(app, hub);
+    const url = `${origin}/api/v1/sse`;
+    const stream = await openStream(`${url}/stream/g/a`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    // Parsed by express.json():
+    expect(
+      (await call(`${url}/publish`, json({ group: 'g', event: 'one', data: 1 }))).json(),
+    ).toEqual({ code: 200, data: { delivered: 1 } });
+    // Not parsed (text/plain): body-parser set req.body = {} but left the stream unread.
+    const text = await call(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ group: 'g', event: 'two', data: 2 }),
+    });
+    expect(text.json()).toEqual({ code: 200, data: { delivered: 1 } });
+    await stream.waitForEvent((e) => e.event === 'two');
+    expect(stream.events.map((e) => e.event)).toEqual(['connected', 'one', 'two']);
+    stream.close();
+  });
 });
