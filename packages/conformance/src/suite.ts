@@ -86,11 +86,7 @@ const range = (from: number, to: number) =>
  * Checks that fail on every fixture because of a known bug below the adapters, skipped (with the
  * reason in the test name) until it is fixed. `SSEHUB_RUN_KNOWN_ISSUES=1` runs them anyway.
  */
-export const KNOWN_ISSUES: Partial<Record<Check, string>> = {
-  'replay-burst':
-    '@ssehub/core pushes a replay through the slow-client queue bound: past ~2 × maxQueuedEvents ' +
-    'replayed events the client is disconnected as slow (or, with drop-oldest, loses replayed events)',
-};
+export const KNOWN_ISSUES: Partial<Record<Check, string>> = {};
 
 /** Options of one run of the suite. */
 export interface SuiteOptions {
