@@ -158,7 +158,12 @@ export interface RawResponse {
 export function rawRequest(
   port: number,
   request: string | Uint8Array,
-  options: { timeoutMs?: number; halfClose?: boolean } = {},
+  options: {
+    timeoutMs?: number;
+    halfClose?: boolean;
+    /** Ends early once this returns true for the body so far (e.g. a stream's first event). */
+    enough?: (body: string) => boolean;
+  } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -193,6 +198,7 @@ export function rawRequest(
     socket.on('data', (data: Buffer) => {
       reader.feed(data);
       if (reader.complete) finish();
+      else if (options.enough?.(Buffer.concat(chunks).toString('utf8'))) finish();
     });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       error = e.code ?? e.message;
