@@ -650,6 +650,9 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
             const byHeader = await server.stream('/stream/room/alice', {
               authorization: `Bearer ${valid}`,
             });
+            const byCookie = await server.stream('/stream/room/alice', {
+              cookie: `theme=dark; ssehub_token=${valid}`,
+            });
             const npm = openEventSource(
               'eventsource',
               `${server.url}/stream/room/alice`,
@@ -666,6 +669,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
             try {
               await byQuery.next(isConnected, 'connected (token in the query)');
               await byHeader.next(isConnected, 'connected (Authorization header)');
+              await byCookie.next(isConnected, 'connected (token cookie)');
               await waitFor(() => npm.events.length === 1, 'eventsource with a header to connect');
               await waitFor(() => undici.events.length === 1, 'undici EventSource to connect');
               expect(JSON.parse(npm.events[0]!.data)).toMatchObject({ id: 'alice', group: 'room' });

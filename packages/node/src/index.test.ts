@@ -114,6 +114,38 @@ describe('sseHandler on node:http', () => {
     expect(hub.info().groupCount).toBe(0);
   });
 
+  test('a client that leaves while authorize runs opens no connection', async () => {
+    let admit!: (value: boolean) => void;
+    let asked!: () => void;
+    const askedPromise = new Promise<void>((resolve) => (asked = resolve));
+    const { hub, server, url } = await start(
+      {},
+      {
+        authorize: () => {
+          asked();
+          return new Promise<boolean>((resolve) => (admit = resolve));
+        },
+      },
+    );
+    const controller = new AbortController();
+    const pending = fetch(`${url}/stream/g/a`, { signal: controller.signal }).catch(
+      () => 'aborted',
+    );
+    await askedPromise;
+    controller.abort();
+    expect(await pending).toBe('aborted');
+    // Once the server has seen the socket close, let authorize answer.
+    let open = 1;
+    await waitFor(() => {
+      server.getConnections((_error, count) => (open = count));
+      return open === 0;
+    });
+    admit(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(hub.connectionCount).toBe(0);
+    expect(hub.info().counters.connectionsOpened).toBe(0);
+  });
+
   test('backpressure: a client that stops reading is disconnected as slow', async () => {
     const { hub, url } = await start({ maxQueuedEvents: 4, slowClientPolicy: 'disconnect' });
     const stream = await openStream(`${url}/stream/g/slow`);
