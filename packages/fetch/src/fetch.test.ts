@@ -52,6 +52,9 @@ describe('request conversion', () => {
     expect(hubRequest.remoteAddress).toBe('10.0.0.1');
     // Deno's ServeHandlerInfo shape.
     expect(toHubRequest(request, { remoteAddr: { hostname: '::1' } }).remoteAddress).toBe('::1');
+    // Bun's Server.
+    const server = { requestIP: (r: Request) => (r === request ? { address: '10.0.0.2' } : null) };
+    expect(toHubRequest(request, server).remoteAddress).toBe('10.0.0.2');
   });
 
   it('answers JSON routes with their status and headers', async () => {

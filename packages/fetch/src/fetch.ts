@@ -30,6 +30,8 @@ export interface FetchRequestInfo {
   readonly remoteAddress?: string | undefined;
   /** Deno's `ServeHandlerInfo` shape, so `Deno.serve(handler)` passes it as is. */
   readonly remoteAddr?: { readonly hostname?: string } | undefined;
+  /** Bun's `Server`, so `Bun.serve({ fetch: handler })` passes it as is. */
+  readonly requestIP?: ((request: Request) => { readonly address: string } | null) | undefined;
 }
 
 /** Options of the fetch adapter: core's handler options plus how responses are produced. */
@@ -66,7 +68,7 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  * ```ts
  * const handle = sseHandler(hub, { publisherKey: 'secret' });
  * Deno.serve(handle);
- * Bun.serve({ idleTimeout: 0, fetch: (req, server) => handle(req, { remoteAddress: server.requestIP(req)?.address }) });
+ * Bun.serve({ idleTimeout: 0, fetch: handle });
  * ```
  */
 export function sseHandler<M extends EventMap = AnyEvents>(
@@ -137,7 +139,10 @@ export function toHubRequest(request: Request, info?: FetchRequestInfo): HubRequ
     method: request.method,
     url: request.url,
     headers: request.headers,
-    remoteAddress: info?.remoteAddress ?? info?.remoteAddr?.hostname,
+    remoteAddress:
+      info?.remoteAddress ??
+      info?.remoteAddr?.hostname ??
+      (typeof info?.requestIP === 'function' ? info.requestIP(request)?.address : undefined),
     readBody: (limit) => readBody(request, limit),
   };
 }
