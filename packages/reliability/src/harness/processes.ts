@@ -6,8 +6,9 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FixtureReply, FixtureRequest, ServerStats } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -15,6 +16,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '../../../..');
 export const PACKAGE_DIR = resolve(here, '../..');
 const FIXTURE = resolve(here, '../fixtures/hub-server.ts');
+/** tsx's loader from this package, so apps without tsx of their own run too. */
+const TSX = pathToFileURL(
+  resolve(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/loader.mjs'),
+).href;
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -65,13 +70,7 @@ exec { $ARGV[0] } @ARGV or die "exec: $!";
 
 /** `fixtures/hub-server.ts` with `SSE_*` from `env`. */
 export function startFixture(options: StartOptions = {}): Promise<ServerProcess> {
-  const node = [
-    process.execPath,
-    ...(options.nodeFlags ?? []),
-    '--import',
-    'tsx',
-    FIXTURE,
-  ] as const;
+  const node = [process.execPath, ...(options.nodeFlags ?? []), '--import', TSX, FIXTURE] as const;
   const env: Record<string, string> = { ...options.env };
   if (options.sendBufferBytes !== undefined) {
     env.SO_SNDBUF = String(options.sendBufferBytes);
@@ -86,7 +85,7 @@ export function startApp(app: 'node' | 'demo', options: StartOptions = {}): Prom
   const entry = app === 'node' ? 'src/main.ts' : 'src/server.ts';
   return launch(
     process.execPath,
-    [...(options.nodeFlags ?? []), '--import', 'tsx', entry],
+    [...(options.nodeFlags ?? []), '--import', TSX, entry],
     dir,
     { PORT: '0', ...options.env },
     false,
