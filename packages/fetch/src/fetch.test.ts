@@ -57,6 +57,18 @@ describe('request conversion', () => {
     expect(toHubRequest(request, server).remoteAddress).toBe('10.0.0.2');
   });
 
+  it('feeds the remote address to the per-address limit', async () => {
+    const handle = sseHandler(newHub(), { limits: { maxConnectionsPerIp: 1 } });
+    const open = (remoteAddress: string) =>
+      handle(new Request(`${BASE}/stream/g/${remoteAddress}`), { remoteAddress });
+    const first = await open('10.0.0.1');
+    expect(first.status).toBe(200);
+    expect((await open('10.0.0.1')).status).toBe(429);
+    expect((await open('10.0.0.2')).status).toBe(200);
+    await first.body!.cancel();
+    expect((await open('10.0.0.1')).status).toBe(200);
+  });
+
   it('answers JSON routes with their status and headers', async () => {
     const handle = sseHandler(newHub(), { publisherKey: 'k' });
     const denied = await handle(new Request(`${BASE}/info`));
