@@ -227,6 +227,15 @@ export class RedisCluster {
   #waiters: { id: string; resolve: () => void }[] = [];
   /** Messages that arrived while the node reads back what it missed. */
   #recovering: Envelope[] | undefined;
+  /** The last stream id taken into the queue (delivered or waiting): where a read-back starts. */
+  #accepted: string | undefined;
+  /**
+   * Messages read back from the stream may still arrive on pub/sub afterwards (another socket):
+   * stream messages up to this id are skipped, until a newer one arrives or `until` passes.
+   */
+  #readBack: { upTo: string; until: number } | undefined;
+  /** Counts subscriptions, so a read-back that a newer reconnect overtook gives up. */
+  #generation = 0;
   #everSubscribed = false;
   #ready: Promise<void> | undefined;
   #reportTimer: ReturnType<typeof setInterval> | undefined;
@@ -339,17 +348,30 @@ export class RedisCluster {
 
   async #subscribe(): Promise<void> {
     if (this.#node === undefined || this.#closed) return;
-    this.#recovering = this.#watermark === undefined ? undefined : [];
+    const generation = ++this.#generation;
+    this.#recovering = this.#accepted === undefined ? undefined : [];
     await this.#subscriber.subscribe(this.#channel, this.#nodeChannel);
     if (this.#everSubscribed) this.#metrics.resubscribes++;
+    else {
+      // Where to read back from after a reconnect, even if nothing arrives before it.
+      try {
+        const top = (await this.#call(() =>
+          this.#command.xrevrange(this.#stream, '+', '-', 'COUNT', 1),
+        )) as StreamEntry[];
+        this.#advance(top[0]?.[0] ?? '0-0');
+        this.#accepted ??= this.#watermark;
+      } catch {
+        // Unknown: a reconnect then resumes from the first event delivered here.
+      }
+    }
     this.#everSubscribed = true;
-    if (this.#recovering !== undefined) await this.#recover();
-    this.#metrics.subscribed = true;
+    if (this.#recovering !== undefined) await this.#recover(generation);
+    if (generation === this.#generation) this.#metrics.subscribed = true;
   }
 
   /** Reads back, in order, what the stream got while this node was not subscribed. */
-  async #recover(): Promise<void> {
-    const from = this.#watermark!;
+  async #recover(generation: number): Promise<void> {
+    const from = this.#accepted!;
     let entries: StreamEntry[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
@@ -358,6 +380,7 @@ export class RedisCluster {
         )) as StreamEntry[];
         break;
       } catch (error) {
+        if (generation !== this.#generation) return;
         if (attempt >= 25 || this.#closed) {
           this.#error(error, 'redis.recover');
           break;
@@ -365,33 +388,32 @@ export class RedisCluster {
         await sleep(200);
       }
     }
+    if (generation !== this.#generation || this.#closed) return;
     for (const entry of entries) {
       const fields = entryFields(entry);
-      const message =
-        fields && fields.origin !== this.#origin ? toMessage(fields.body, entry[0]) : undefined;
+      if (fields?.origin === this.#origin) {
+        // An own send stored while the echo could not come: its place is here.
+        this.#acceptOwn(fields.seq, entry[0]);
+        continue;
+      }
+      const message = fields && toMessage(fields.body, entry[0]);
       if (message !== undefined) {
         this.#metrics.recoveredEvents++;
-        this.#queue.push({ kind: 'remote', streamId: entry[0], message });
-      } else this.#queue.push({ kind: 'skip', streamId: entry[0] });
+        this.#enqueue({ kind: 'remote', streamId: entry[0], message });
+      } else this.#enqueue({ kind: 'skip', streamId: entry[0] });
     }
     const live = this.#recovering ?? [];
     this.#recovering = undefined;
     const last = entries[entries.length - 1]?.[0] ?? from;
-    for (const message of live) {
-      // Already read back from the stream.
-      if (message.streamId !== '' && compareStreamIds(message.streamId, last) <= 0) continue;
-      this.#accept(message);
-    }
+    this.#readBack = { upTo: last, until: Date.now() + 5 * this.#orderTimeoutMs };
+    for (const message of live) this.#accept(message);
     this.#drain();
   }
 
   #lostSubscription(): void {
-    if (!this.#metrics.subscribed) return;
+    // Pending sends keep waiting for their place: the stream read after resubscribing gives it,
+    // or `orderTimeoutMs` ends the wait.
     this.#metrics.subscribed = false;
-    // Echoes will not come: sends whose id is known go on now.
-    for (const send of this.#pending.values()) {
-      if (!send.settled && send.id !== undefined) this.#settle(send);
-    }
   }
 
   #receive(channel: string, raw: string): void {
@@ -414,13 +436,13 @@ export class RedisCluster {
 
   #accept(message: Envelope): void {
     const { streamId } = message;
+    const readBack = this.#readBack;
+    if (readBack !== undefined && streamId !== '') {
+      if (compareStreamIds(streamId, readBack.upTo) <= 0 && Date.now() < readBack.until) return;
+      this.#readBack = undefined;
+    }
     if (message.origin === this.#origin) {
-      const send = this.#pending.get(message.seq);
-      if (send !== undefined && !send.settled) {
-        send.id = send.appId ?? streamId;
-        this.#settle(send, true);
-        this.#queue.push({ kind: 'own', streamId, send });
-      } else if (streamId !== '') this.#queue.push({ kind: 'skip', streamId });
+      this.#acceptOwn(message.seq, streamId);
       return;
     }
     let body: Body;
@@ -432,8 +454,23 @@ export class RedisCluster {
     }
     const delivered = toMessage(body, streamId);
     if (delivered === undefined) {
-      if (streamId !== '') this.#queue.push({ kind: 'skip', streamId });
-    } else this.#queue.push({ kind: 'remote', streamId, message: delivered });
+      if (streamId !== '') this.#enqueue({ kind: 'skip', streamId });
+    } else this.#enqueue({ kind: 'remote', streamId, message: delivered });
+  }
+
+  /** An own send's echo: the hub may deliver it now, and what follows waits for that. */
+  #acceptOwn(seq: string, streamId: string): void {
+    const send = this.#pending.get(seq);
+    if (send !== undefined && !send.settled && streamId !== '') {
+      send.id = send.appId ?? streamId;
+      this.#settle(send, true);
+      this.#enqueue({ kind: 'own', streamId, send });
+    } else if (streamId !== '') this.#enqueue({ kind: 'skip', streamId });
+  }
+
+  #enqueue(entry: Entry): void {
+    this.#queue.push(entry);
+    if (entry.streamId !== '') this.#accepted = entry.streamId;
   }
 
   /** Delivers what waits, in order, up to the first own send the hub has not delivered yet. */
@@ -455,11 +492,19 @@ export class RedisCluster {
           this.#error(error, 'broker.deliver');
         }
       }
-      if (entry.streamId !== '') this.#watermark = entry.streamId;
+      this.#advance(entry.streamId);
     }
     this.#queue = [];
     this.#queueHead = 0;
     this.#wake();
+  }
+
+  #advance(streamId: string): void {
+    if (
+      streamId !== '' &&
+      (this.#watermark === undefined || compareStreamIds(streamId, this.#watermark) > 0)
+    )
+      this.#watermark = streamId;
   }
 
   /** An own send at the head: wait for the hub, but never forever. */
@@ -568,7 +613,7 @@ export class RedisCluster {
     const body = encodeBody(target, record.event, record.data, record.retry, appId);
     // Publish only with a hub attached; `sendWhere` echoes to this node alone.
     const channel = this.#node === undefined ? '' : local ? this.#nodeChannel : this.#channel;
-    const ordered = channel !== '' && this.#metrics.subscribed;
+    const ordered = channel !== '';
     return new Promise<string>((resolve, reject) => {
       const send: OwnSend = {
         seq,
@@ -598,7 +643,7 @@ export class RedisCluster {
         (streamId) => {
           if (send.settled) return;
           send.id = appId ?? String(streamId);
-          if (!ordered || !this.#metrics.subscribed) {
+          if (!ordered) {
             this.#settle(send);
             return;
           }

@@ -3,7 +3,8 @@ import type { BrokerMessage, HistoryRecord, Target } from '@ssehub/core';
 /**
  * How an event travels and rests in Redis.
  *
- * - A stream entry has two fields: `o`, the node that sent it, and `m`, its body.
+ * - A stream entry has three fields: `o`, the node that sent it, `s`, that node's send sequence,
+ *   and `m`, its body.
  * - A pub/sub message is `<stream id>\n<origin node>\n<send sequence>\n<body>`; the stream id is
  *   empty for messages that are not in the stream (disconnects, and sends whose append failed).
  * - A body is JSON `{t: target, e?: event, d: data, r?: retry, i?: app id}`. The event's id is the
@@ -75,18 +76,22 @@ export function toMessage(body: Body, streamId: string): BrokerMessage | undefin
 /** A stream entry as ioredis returns it: `[id, [field, value, ...]]`. */
 export type StreamEntry = [string, string[]];
 
-/** The `o` and `m` fields of an entry. */
-export function entryFields(entry: StreamEntry): { origin: string; body: Body } | undefined {
+/** The fields of an entry. */
+export function entryFields(
+  entry: StreamEntry,
+): { origin: string; seq: string; body: Body } | undefined {
   const fields = entry[1];
   let origin: string | undefined;
+  let seq = '';
   let raw: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === 'o') origin = fields[i + 1];
+    else if (fields[i] === 's') seq = fields[i + 1]!;
     else if (fields[i] === 'm') raw = fields[i + 1];
   }
   if (origin === undefined || raw === undefined) return undefined;
   try {
-    return { origin, body: JSON.parse(raw) as Body };
+    return { origin, seq, body: JSON.parse(raw) as Body };
   } catch {
     return undefined;
   }

@@ -2,41 +2,23 @@
  * Three hub processes sharing one Redis, clients spread over them: exactly-once delivery checked
  * by event ids, clients that hop between nodes with Last-Event-ID, cluster info, a dead node.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { compareStreamIds } from '../src/wire.js';
 import { bundle } from './bundle.js';
 import { sleep, uniquePrefix, until } from './helpers.js';
+import { type HubProcess, publish, startHubProcess, stopHubProcesses } from './processes.js';
 import { FetchClient } from './sse-client.js';
 
 const url = inject('redisUrl');
-const processes: ChildProcess[] = [];
-const ports: number[] = [];
-const base = (n: number) => `http://127.0.0.1:${ports[n]}/api/v1/sse`;
-
-async function startProcess(script: string, env: Record<string, string>): Promise<number> {
-  const child = spawn(process.execPath, [script], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  processes.push(child);
-  return new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (data: Buffer) => {
-      out += data.toString();
-      const match = /listening (\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`node process exited with ${code}`)));
-  });
-}
+const processes: HubProcess[] = [];
+const base = (n: number) => processes[n]!.base;
 
 beforeAll(async () => {
   const script = await bundle('test/fixtures/node-server.ts');
   const prefix = uniquePrefix('processes');
   for (const n of [0, 1, 2]) {
-    ports.push(
-      await startProcess(script, {
+    processes.push(
+      await startHubProcess(script, {
         REDIS_URL: url,
         SSEHUB_PREFIX: prefix,
         NODE_ID: `node${n}`,
@@ -46,19 +28,7 @@ beforeAll(async () => {
   }
 }, 60_000);
 
-afterAll(async () => {
-  for (const child of processes) if (child.exitCode === null) child.kill('SIGTERM');
-  await sleep(100);
-});
-
-async function publish(node: number, body: Record<string, unknown>): Promise<void> {
-  const response = await fetch(`${base(node)}/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`publish failed: ${response.status} ${await response.text()}`);
-}
+afterAll(() => stopHubProcesses(processes));
 
 it('delivers every send exactly once to clients on every node, in one order', async () => {
   // Three steady clients per node, and three that hop to the next node every ~60 ms.
@@ -78,7 +48,7 @@ it('delivers every send exactly once to clients on every node, in one order', as
   let publishing = true;
   const publishers = [0, 1, 2].map(async (n) => {
     for (let i = 0; i < perNode; i++) {
-      await publish(n, { group: 'g', data: `${n}:${i}` });
+      await publish(base(n), { group: 'g', data: `${n}:${i}` });
       if (i % 10 === 0) await sleep(2);
     }
   });
@@ -136,15 +106,15 @@ it('reports cluster totals, and a killed node drops out', async () => {
   const clients = [0, 1, 2, 2].map((n, k) => new FetchClient(`${base(n)}/stream/info/c${k}`));
   await until(() => clients.every((c) => c.connected), 'connected');
   await sleep(500);
-  const info = await (await fetch(`http://127.0.0.1:${ports[0]}/cluster/info`)).json();
+  const info = await (await fetch(`http://127.0.0.1:${processes[0]!.port}/cluster/info`)).json();
   expect(info.nodeCount).toBe(3);
   expect(info.totals.groups.info).toBe(4);
   expect(info.nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['node0', 'node1', 'node2']);
   expect(info.nodes[2].info.groups.info).toBe(2);
 
-  processes[2]!.kill('SIGKILL');
+  processes[2]!.child.kill('SIGKILL');
   await sleep(900);
-  const later = await (await fetch(`http://127.0.0.1:${ports[1]}/cluster/info`)).json();
+  const later = await (await fetch(`http://127.0.0.1:${processes[1]!.port}/cluster/info`)).json();
   expect(later.nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['node0', 'node1']);
   expect(later.totals.groups.info).toBe(2);
   await Promise.all(clients.slice(0, 2).map((c) => c.close()));
