@@ -1,7 +1,8 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { Hub } from '@ssehub/core';
-import { H3, serve } from 'h3';
+import { H3, serve, toNodeHandler } from 'h3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readBody, sseHandler } from './index.js';
 
@@ -150,6 +151,25 @@ describe('on node:http (serve from h3): the node path', () => {
     await hub.send('u', 'g', { event: 'late', data: 1 });
     await until(() => stream.text().includes('event: late'), 'the late event');
     stream.request.destroy();
+  });
+
+  it('takes the node path under toNodeHandler(app) on a plain node:http server', async () => {
+    const hub = newHub();
+    const server = createServer(toNodeHandler(new H3().use(sseHandler(hub))));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const stream = open(`http://127.0.0.1:${port}/api/v1/sse/stream/g/u`);
+      expect((await stream.response).statusCode).toBe(200);
+      await hub.send('u', 'g', { event: 'live', data: 1 });
+      await until(() => stream.text().includes('event: live'), 'the live event');
+      expect(streamSinks.count).toBe(0);
+      stream.request.destroy();
+      await until(() => hub.connectionCount === 0, 'the release on client close');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('ends the response when the hub disconnects the client', async () => {
