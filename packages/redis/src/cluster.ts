@@ -336,7 +336,7 @@ export class RedisCluster {
     this.#ready ??= new Promise<void>((resolve) => {
       const check = () => {
         if (this.#metrics.subscribed) resolve();
-        else if (!this.#closed) setTimeout(check, 20);
+        else if (!this.#closed) unref(setTimeout(check, 20));
       };
       check();
     });
