@@ -42,6 +42,7 @@ export const CHECKS = [
   'publisher-key',
   'cors',
   'errors',
+  'head-options',
   'shutdown',
 ] as const;
 

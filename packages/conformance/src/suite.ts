@@ -158,6 +158,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
         'info-metrics',
         'client-abort',
         'errors',
+        'head-options',
       ],
       { SSE_HEARTBEAT_MS: '300', SSE_RETRY_MS: '250', SSE_MAX_BODY: '4096' },
       (server) => {
@@ -494,6 +495,21 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
           );
           // Still serving.
           expect(await server.send({ group: 'nobody', data: 'ok' })).toBe(0);
+        });
+
+        check('head-options', 'HEAD opens no stream; OPTIONS lists the methods', async () => {
+          const opened = (await server.info()).counters.connectionsOpened;
+          const head = await server.request('/stream/head/a', { method: 'HEAD' });
+          expect(head.status).toBe(200);
+          expect(head.headers.get('content-type')).toMatch(/^text\/event-stream\b/);
+          expect(head.text).toBe('');
+          const info = await server.info();
+          expect(info.counters.connectionsOpened).toBe(opened);
+          expect(info.groups.head).toBeUndefined();
+          const options = await server.request('/publish', { method: 'OPTIONS' });
+          expect(options.status).toBe(204);
+          expect(options.headers.get('allow')).toMatch(/\bPOST\b/);
+          expect(options.headers.get('allow')).toMatch(/\bOPTIONS\b/);
         });
       },
     );
