@@ -89,7 +89,10 @@ export interface RunningFixture {
   output(): string;
   /** Resolves with the exit code (or signal name) once the process has exited. */
   readonly exited: Promise<number | string | null>;
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  /**
+   * SIGTERM to the fixture's process group, then SIGKILL after `graceMs` (0: SIGKILL at once);
+   * resolves once the process is gone.
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -247,8 +250,21 @@ export function waitForBuilds(fixture: Fixture, timeoutMs = 180_000): Promise<vo
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   // Last resort, if the test process dies before afterAll: never leave a server behind.
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running) signalGroup(child, 'SIGKILL');
 });
+
+/** Signals the fixture's whole process group, so a wrapper (`sh -c`, a launcher) cannot orphan it. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -277,6 +293,8 @@ export async function startFixture(
     cwd: fixture.cwd,
     env: { ...base, NO_COLOR: '1', ...fixture.env, ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: stop() signals everything the command started.
+    detached: true,
   });
   running.add(child);
   let output = '';
@@ -290,7 +308,7 @@ export async function startFixture(
   const origin = await new Promise<string>((done, fail) => {
     const timeoutMs = fixture.startTimeoutMs ?? 30_000;
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      signalGroup(child, 'SIGKILL');
       fail(new Error(`${fixture.name}: no "listening on" line within ${timeoutMs} ms\n${output}`));
     }, timeoutMs);
     let line = '';
@@ -314,11 +332,14 @@ export async function startFixture(
     output: () => output,
     exited,
     async stop(graceMs = 5_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        signalGroup(child, graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+        const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      // Whatever the command left behind in its group.
+      signalGroup(child, 'SIGKILL');
     },
   };
 }
