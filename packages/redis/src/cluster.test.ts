@@ -1,13 +1,15 @@
+import { Hub } from '@ssehub/core';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import {
   sleep,
   startNode,
-  type TestClient,
+  TestClient,
   type TestNode,
   uniquePrefix,
   until,
 } from '../test/helpers.js';
+import { RedisCluster } from './cluster.js';
 import { compareStreamIds } from './wire.js';
 
 const url = inject('redisUrl');
@@ -209,7 +211,32 @@ describe('history', () => {
     await until(() => hopped.events.length >= 1, 'the next event on b');
     await sleep(100);
     expect(hopped.events.map((e) => e.data)).toEqual(['after']);
+    // Closing the node leaves the client it was given open.
+    await b.close();
+    expect(own.status).toBe('ready');
     await own.quit();
+  });
+
+  it('keeps history across a restart of a single hub without a broker', async () => {
+    const prefix = uniquePrefix('restart');
+    const first = new RedisCluster({ redis: url, prefix });
+    const hub = new Hub({ history: first.history });
+    await first.ready();
+    const client = new TestClient();
+    client.connection = hub.connect(client.sink, { group: 'g', id: 'u' });
+    await hub.sendGroup('g', { data: 'one' });
+    await hub.sendGroup('g', { data: 'two' });
+    const lastSeen = client.events[0]!.id!;
+    await hub.close();
+
+    const second = new RedisCluster({ redis: url, prefix });
+    const again = new Hub({ history: second.history });
+    await second.ready();
+    const back = new TestClient();
+    back.connection = again.connect(back.sink, { group: 'g', id: 'u', lastEventId: lastSeen });
+    await until(() => back.events.length === 1, 'the replay after a restart');
+    expect(back.events[0]!.data).toBe('two');
+    await again.close();
   });
 
   it('replays app ids, and resets on an unknown or trimmed id', async () => {

@@ -753,6 +753,8 @@ export class RedisCluster {
           .multi()
           .set(this.#nodeKey(this.nodeId), JSON.stringify(report), 'PX', ttlMs)
           .sadd(`${this.#prefix}:nodes`, this.nodeId)
+          // The index outlives a cluster whose nodes all died only briefly.
+          .pexpire(`${this.#prefix}:nodes`, ttlMs * 2)
           .exec(),
       ).catch((error) => this.#error(error, 'redis.report'));
     };
