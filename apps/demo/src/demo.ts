@@ -255,7 +255,18 @@ export function createDemo(options: DemoOptions = {}): Demo {
     return json(res, 404, { error: `No route ${method} ${path}.` });
   };
 
+  /** Responses in progress (streams above all), so that shutdown can wait for them to flush. */
+  const responses = new Set<ServerResponse>();
+  let closing: Promise<void> | undefined;
+
   const server = createServer((req, res) => {
+    if (closing !== undefined) {
+      // Shutting down: no new streams (the hub is closed) and nothing else either.
+      res.setHeader('connection', 'close');
+      return json(res, 503, { error: 'The demo is shutting down.' });
+    }
+    responses.add(res);
+    res.once('close', () => responses.delete(res));
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname.startsWith('/demo/')) {
       demoRoute(req, res, url).catch((error) => {
@@ -272,7 +283,6 @@ export function createDemo(options: DemoOptions = {}): Demo {
     });
   });
 
-  let closing: Promise<void> | undefined;
   return {
     hub,
     server,
@@ -281,11 +291,33 @@ export function createDemo(options: DemoOptions = {}): Demo {
         clearInterval(challengeTimer);
         for (const timer of tasks) clearInterval(timer);
         tasks.clear();
+        // Ends every stream after writing what was queued for it into its response.
         await hub.close();
+        // Those bytes may still sit in a socket whose client reads slowly, and server.close()
+        // destroys "idle" connections at once, ended responses included. So first let each
+        // response reach the OS ('finish') and end its socket gracefully (end() flushes before
+        // FIN), within a deadline; only then close the server.
+        const flushed = [...responses].map(
+          (res) =>
+            new Promise<void>((done) => {
+              const finish = () => {
+                res.socket?.end();
+                done();
+              };
+              if (res.writableFinished || res.destroyed) return finish();
+              res.once('finish', finish);
+              res.once('close', finish);
+            }),
+        );
+        let deadline: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          Promise.all(flushed),
+          new Promise((done) => (deadline = setTimeout(done, 5_000))),
+        ]);
+        clearTimeout(deadline);
         await new Promise<void>((done) => {
           if (!server.listening) return done();
           server.close(() => done());
-          // Idle keep-alive sockets are closed by close(); busy ones get a moment, then go.
           setTimeout(() => server.closeAllConnections(), 1_000).unref();
         });
       })();

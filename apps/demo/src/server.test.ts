@@ -3,6 +3,7 @@
  * with SSE_SECRET and SSE_PUBLISH_KEY streams need a token while the publisher key stays on the
  * server. SIGTERM ends the streams and the process.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type DemoProcess, startDemo } from './test-support.js';
 
@@ -151,5 +152,49 @@ describe('the demo server with SSE_SECRET and SSE_PUBLISH_KEY', () => {
     expect(await demo.stop()).toBe(0);
     await expect(ended).resolves.toBe('ended');
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe('the demo server at SIGTERM', () => {
+  test('a client that is behind still gets everything published before, then a clean end', async () => {
+    const demo = await startDemo({
+      SSE_MAX_QUEUED_EVENTS: '100000',
+      SSE_MAX_QUEUED_BYTES: String(64 * 1024 * 1024),
+    });
+    const { port } = new URL(demo.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`GET /api/v1/sse/stream/team/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    let raw = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      raw += chunk;
+    });
+    const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    await expect.poll(() => raw).toContain('event: live');
+    // The client stops reading: several MiB wait for it in the hub's queue and the socket.
+    socket.pause();
+    const events = 300;
+    const pad = 'p'.repeat(32 * 1024);
+    for (let k = 0; k < events; k++) {
+      const response = await post(`${demo.url}/api/v1/sse/publish`, {
+        group: 'team',
+        event: 'burst',
+        data: `${k} ${pad}`,
+      });
+      expect(response.status).toBe(200);
+    }
+    const exited = demo.stop();
+    // Longer than a plain server.close() + closeAllConnections() grace of 1 s.
+    await new Promise((done) => setTimeout(done, 1_500));
+    socket.resume();
+    expect(await exited).toBe(0);
+    await closed;
+    const received = [...raw.matchAll(/event: burst\nid: [^\n]*\ndata: (\d+) /g)].map((m) =>
+      Number(m[1]),
+    );
+    expect(received.length).toBe(events);
+    expect(received).toEqual(received.map((_, k) => k));
+    // The chunked terminator: the stream ended cleanly, so a browser reconnects.
+    expect(raw.endsWith('0\r\n\r\n')).toBe(true);
   });
 });
