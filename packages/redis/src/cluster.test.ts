@@ -249,10 +249,13 @@ describe('history', () => {
     await until(() => again.events.length === 1, 'replay after the app id');
     expect(again.events[0]!.data).toBe('two');
 
-    const unknown = b!.connect('g', 'u', { lastEventId: 'never-sent' });
-    await until(() => unknown.events.length === 1, 'reset');
-    expect(unknown.events[0]!.event).toBe('reset');
-    expect(unknown.events[0]!.id).toBe(first.lastId);
+    for (const lastEventId of ['never-sent', '99999999999999999999999-0', '1-0']) {
+      const unknown = b!.connect('g', 'u', { lastEventId });
+      await until(() => unknown.events.length === 1, 'reset');
+      expect(unknown.events[0]!.event).toBe('reset');
+      expect(unknown.events[0]!.id).toBe(first.lastId);
+    }
+    expect(b!.errors).toEqual([]);
 
     // Trimming is approximate (whole blocks): push the first events well out of the stream.
     for (let i = 0; i < 300; i++) await a!.hub.sendGroup('g', { data: `more ${i}` });

@@ -35,7 +35,11 @@ return id
 export const SINCE = `
 local last = redis.call('GET', KEYS[2])
 if not last and string.match(ARGV[1], '^%d+%-%d+$') then last = ARGV[1] end
-if last and #redis.call('XRANGE', KEYS[1], last, last) == 0 then last = false end
+if last then
+  -- pcall: a client's id may look like a stream id and still not be one (too large).
+  local hit = redis.pcall('XRANGE', KEYS[1], last, last)
+  if type(hit) ~= 'table' or hit.err or #hit == 0 then last = false end
+end
 if not last then
   return {0, redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)}
 end
