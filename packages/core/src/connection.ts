@@ -52,6 +52,8 @@ export class Connection implements ClientInfo, ConnectionControl {
   /** Live events held back while the history is replayed, with their ids. */
   held: { id: string; bytes: Uint8Array }[] | undefined;
   isClosed = false;
+  /** Called once when the connection ends (see `onClose`). */
+  closeListeners: ((reason: DisconnectReason) => void)[] | undefined;
 
   constructor(
     readonly group: string,
@@ -144,6 +146,12 @@ export class Connection implements ClientInfo, ConnectionControl {
     this.held = undefined;
     if (held === undefined) return;
     for (const { id, bytes } of held) if (!replayedIds.has(id)) this.push(bytes);
+  }
+
+  /** Calls `listener` once when this connection ends, with the reason. */
+  onClose(listener: (reason: DisconnectReason) => void): void {
+    if (this.isClosed) return;
+    (this.closeListeners ??= []).push(listener);
   }
 
   drain(): void {

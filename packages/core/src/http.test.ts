@@ -90,6 +90,8 @@ describe('stream route', () => {
     const t = setup();
     const h2 = await t.request('GET', '/api/v1/sse/stream/g/a', { httpVersion: '2.0' });
     expect(h2.kind === 'stream' && h2.headers.connection).toBeUndefined();
+    const unknown = await t.request('GET', '/api/v1/sse/stream/g/a', { httpVersion: '' });
+    expect(unknown.kind === 'stream' && unknown.headers.connection).toBeUndefined();
   });
 
   it.each([
@@ -328,6 +330,24 @@ describe('CORS and limits', () => {
     await t.stream('/api/v1/sse/stream/g/a', {
       headers: { origin: 'http://localhost:3000', host: 'localhost:3000' },
     });
+  });
+
+  it('puts the CORS headers on errors too, so the page can read them', async () => {
+    const t = setup({ cors: { origin: ['https://app.example'] } });
+    const origin = { origin: 'https://app.example' };
+    for (const [method, url] of [
+      ['GET', '/api/v1/sse/stream/bad%20group/u'],
+      ['POST', '/api/v1/sse/disconnect/bad%20group/u'],
+      ['GET', '/api/v1/sse/stream/g/%E0%A4%A'],
+      ['GET', '/api/v1/sse/nothing'],
+      ['PUT', '/api/v1/sse/info'],
+    ] as const) {
+      const res = await t.json(method, url, { headers: origin });
+      expect(res.status, url).toBeGreaterThanOrEqual(400);
+      expect(res.headers['access-control-allow-origin'], url).toBe('https://app.example');
+    }
+    const bad = await t.publish('{', origin);
+    expect(bad.headers['access-control-allow-origin']).toBe('https://app.example');
   });
 
   it('limits connections in total (503), per client and per address (429)', async () => {

@@ -28,7 +28,7 @@ export interface HubRequest {
   /** The path with its query (`/api/v1/sse/stream?group=a&id=b`) or an absolute URL. */
   readonly url: string;
   readonly headers: { get(name: string): string | null | undefined };
-  /** `1.0`, `1.1`, `2.0`...; `Connection: keep-alive` is only sent on HTTP/1.x. */
+  /** `1.0`, `1.1`, `2.0`...; `Connection: keep-alive` is only sent on a known HTTP/1.x. */
   readonly httpVersion?: string | undefined;
   readonly remoteAddress?: string | undefined;
   /** The body as text. Rejects with `BodyTooLargeError` past `limit` bytes. */
@@ -205,7 +205,8 @@ export function createHandler<M extends EventMap = AnyEvents>(
   const tokenCookie = options.tokenCookie ?? 'ssehub_token';
   const limits = options.limits ?? {};
   const cors = options.cors;
-  const byIp = new Map<string, Set<Connection>>();
+  /** Open streams per remote address, for `maxConnectionsPerIp`; an address leaves at zero. */
+  const byIp = new Map<string, number>();
 
   const originAllowed = (origin: string, request: HubRequest): boolean => {
     if (!cors) return true;
@@ -237,16 +238,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
     return value;
   };
 
-  const publisherDenied = (
-    request: HubRequest,
-    extra: Record<string, string>,
-  ): PlainResponse | undefined => {
+  const publisherDenied = (request: HubRequest): PlainResponse | undefined => {
     if (options.publisherKey === undefined) return undefined;
     const key = bearer(request);
     if (key === undefined)
-      return jsonError(401, 'A publisher key is required (Authorization: Bearer <key>).', extra);
+      return jsonError(401, 'A publisher key is required (Authorization: Bearer <key>).');
     if (!timingSafeEqual(key, options.publisherKey))
-      return jsonError(403, 'The publisher key is wrong.', extra);
+      return jsonError(403, 'The publisher key is wrong.');
     return undefined;
   };
 
@@ -282,7 +280,6 @@ export function createHandler<M extends EventMap = AnyEvents>(
     url: URL,
     groupRaw: string | null,
     idRaw: string | null,
-    extra: Record<string, string>,
   ): Promise<HubResponse> => {
     const group = checkName(groupRaw, 'group');
     if (typeof group !== 'string') return group;
@@ -294,89 +291,80 @@ export function createHandler<M extends EventMap = AnyEvents>(
       return jsonError(
         400,
         'The Last-Event-ID is invalid: at most 256 characters, no CR, LF or NUL.',
-        extra,
       );
     }
     const token = url.searchParams.get('token') ?? bearer(request) ?? cookie(request, tokenCookie);
-    if (token !== undefined && token.length > 8192)
-      return jsonError(400, 'The token is too long.', extra);
+    if (token !== undefined && token.length > 8192) return jsonError(400, 'The token is too long.');
     const decision = await authorize({ group, id, token, request });
     let meta: Record<string, unknown> | undefined;
-    if (decision === false) return jsonError(403, 'Not allowed.', extra);
+    if (decision === false) return jsonError(403, 'Not allowed.');
     if (typeof decision === 'object') {
       if (!decision.allow) {
         const status = decision.status ?? 403;
         return jsonError(
           status,
           decision.message ?? (status === 401 ? 'Unauthorized.' : 'Not allowed.'),
-          extra,
         );
       }
       meta = decision.meta;
     }
     if (limits.maxConnections !== undefined && hub.connectionCount >= limits.maxConnections) {
-      return jsonError(503, 'The server holds its maximum of connections.', {
-        ...extra,
-        'retry-after': '5',
-      });
+      return jsonError(503, 'The server holds its maximum of connections.', { 'retry-after': '5' });
     }
     if (
       limits.maxConnectionsPerClient !== undefined &&
       hub.connectionsOf(group, id) >= limits.maxConnectionsPerClient
     ) {
-      return jsonError(429, 'Too many connections for this client.', extra);
+      return jsonError(429, 'Too many connections for this client.');
     }
     const ip = request.remoteAddress;
-    let fromIp: Set<Connection> | undefined;
-    if (limits.maxConnectionsPerIp !== undefined && ip !== undefined) {
-      fromIp = byIp.get(ip);
-      if (fromIp) for (const c of fromIp) if (c.isClosed) fromIp.delete(c);
-      if (fromIp && fromIp.size >= limits.maxConnectionsPerIp) {
-        return jsonError(429, 'Too many connections from this address.', extra);
-      }
+    const perIp = limits.maxConnectionsPerIp !== undefined && ip !== undefined;
+    if (perIp && (byIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp!) {
+      return jsonError(429, 'Too many connections from this address.');
     }
-    const headers: Record<string, string> = { ...SSE_HEADERS, ...extra };
+    const headers: Record<string, string> = { ...SSE_HEADERS };
     const version = request.httpVersion;
-    if (version === undefined || version.startsWith('1.')) headers.connection = 'keep-alive';
+    if (version?.startsWith('1.')) headers.connection = 'keep-alive';
     return {
       kind: 'stream',
       status: 200,
       headers,
       connect: (sink) => {
         const connection = hub.connect(sink, { group, id, lastEventId, meta, remoteAddress: ip });
-        if (limits.maxConnectionsPerIp !== undefined && ip !== undefined) {
-          if (fromIp === undefined) byIp.set(ip, (fromIp = new Set()));
-          fromIp.add(connection);
+        if (perIp) {
+          byIp.set(ip, (byIp.get(ip) ?? 0) + 1);
+          connection.onClose(() => {
+            const left = byIp.get(ip)! - 1;
+            if (left === 0) byIp.delete(ip);
+            else byIp.set(ip, left);
+          });
         }
         return connection;
       },
     };
   };
 
-  const publish = async (
-    request: HubRequest,
-    extra: Record<string, string>,
-  ): Promise<HubResponse> => {
+  const publish = async (request: HubRequest): Promise<HubResponse> => {
     const type = request.headers.get('content-type');
     if (type && !/^application\/json\b/i.test(type) && !/^text\/plain\b/i.test(type)) {
-      return jsonError(415, 'The body must be JSON (Content-Type: application/json).', extra);
+      return jsonError(415, 'The body must be JSON (Content-Type: application/json).');
     }
     let text: string;
     try {
       text = await request.readBody(maxBody);
     } catch (error) {
       if (error instanceof BodyTooLargeError)
-        return jsonError(413, `The body is larger than ${maxBody} bytes.`, extra);
-      return jsonError(400, 'The body could not be read.', extra);
+        return jsonError(413, `The body is larger than ${maxBody} bytes.`);
+      return jsonError(400, 'The body could not be read.');
     }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      return jsonError(400, 'The body is not valid JSON.', extra);
+      return jsonError(400, 'The body is not valid JSON.');
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return jsonError(400, 'The body must be a JSON object.', extra);
+      return jsonError(400, 'The body must be a JSON object.');
     }
     const { group, id, ids, event, data, eventId, retry } = body as Record<string, unknown>;
     for (const [name, value] of [
@@ -386,17 +374,17 @@ export function createHandler<M extends EventMap = AnyEvents>(
       ['eventId', eventId],
     ] as const) {
       if (value !== undefined && typeof value !== 'string')
-        return jsonError(400, `"${name}" must be a string.`, extra);
+        return jsonError(400, `"${name}" must be a string.`);
     }
     if (retry !== undefined && !(Number.isSafeInteger(retry) && (retry as number) >= 0)) {
-      return jsonError(400, '"retry" must be a non-negative integer.', extra);
+      return jsonError(400, '"retry" must be a non-negative integer.');
     }
-    if (data === undefined) return jsonError(400, '"data" is required.', extra);
+    if (data === undefined) return jsonError(400, '"data" is required.');
     if (
       ids !== undefined &&
       !(Array.isArray(ids) && ids.length <= 10_000 && ids.every((x) => typeof x === 'string'))
     ) {
-      return jsonError(400, '"ids" must be a list of strings.', extra);
+      return jsonError(400, '"ids" must be a list of strings.');
     }
     for (const [what, value] of [
       ['group', group],
@@ -405,11 +393,10 @@ export function createHandler<M extends EventMap = AnyEvents>(
     ] as const) {
       if (value === undefined) continue;
       const checked = checkName(value as string, what);
-      if (typeof checked !== 'string')
-        return { ...checked, headers: { ...checked.headers, ...extra } };
+      if (typeof checked !== 'string') return checked;
     }
     if ((id !== undefined || ids !== undefined) && group === undefined) {
-      return jsonError(400, '"id" and "ids" need a "group".', extra);
+      return jsonError(400, '"id" and "ids" need a "group".');
     }
     const message = { event, data, id: eventId, retry } as HubEvent<M>;
     let delivered: number;
@@ -427,13 +414,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
               : await hub.broadcast(message);
     } catch (error) {
       if (error instanceof SSEError)
-        return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message, extra);
+        return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message);
       throw error;
     }
-    return json(200, { code: 200, data: { delivered } }, extra);
+    return json(200, { code: 200, data: { delivered } });
   };
 
-  return async (request) => {
+  const respond = async (request: HubRequest): Promise<HubResponse> => {
     let url: URL;
     try {
       url = new URL(request.url, 'http://localhost');
@@ -452,11 +439,10 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (cors && origin && !originAllowed(origin, request)) {
       return jsonError(403, `The origin ${origin} is not allowed.`);
     }
-    const extra = corsHeaders(origin);
     const method = request.method.toUpperCase();
     const route = (allowed: string): PlainResponse | undefined => {
       if (method === 'OPTIONS') {
-        const headers: Record<string, string> = { ...extra, allow: `${allowed}, OPTIONS` };
+        const headers: Record<string, string> = { allow: `${allowed}, OPTIONS` };
         if (cors && origin) {
           headers['access-control-allow-methods'] = `${allowed}, OPTIONS`;
           headers['access-control-allow-headers'] =
@@ -466,10 +452,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
         return { kind: 'response', status: 204, headers, body: '' };
       }
       if (method !== allowed && !(allowed === 'GET' && method === 'HEAD')) {
-        return jsonError(405, `Use ${allowed} on this route.`, {
-          ...extra,
-          allow: `${allowed}, OPTIONS`,
-        });
+        return jsonError(405, `Use ${allowed} on this route.`, { allow: `${allowed}, OPTIONS` });
       }
       return undefined;
     };
@@ -486,28 +469,27 @@ export function createHandler<M extends EventMap = AnyEvents>(
             url,
             rest[0] ?? url.searchParams.get('group'),
             rest[1] ?? url.searchParams.get('id'),
-            extra,
           );
         }
         case 'disconnect': {
           if (rest.length !== 2) break;
-          const early = route('POST') ?? publisherDenied(request, extra);
+          const early = route('POST') ?? publisherDenied(request);
           if (early) return early;
           const group = checkName(rest[0], 'group');
           if (typeof group !== 'string') return group;
           const id = checkName(rest[1], 'id');
           if (typeof id !== 'string') return id;
-          return json(200, { code: 200, data: { disconnected: hub.disconnect(group, id) } }, extra);
+          return json(200, { code: 200, data: { disconnected: hub.disconnect(group, id) } });
         }
         case 'info': {
           if (rest.length !== 0) break;
-          const early = route('GET') ?? publisherDenied(request, extra);
+          const early = route('GET') ?? publisherDenied(request);
           if (early) return early;
-          return json(200, { code: 200, data: hub.info() }, extra);
+          return json(200, { code: 200, data: hub.info() });
         }
         case 'metrics': {
           if (rest.length !== 0) break;
-          const early = route('GET') ?? publisherDenied(request, extra);
+          const early = route('GET') ?? publisherDenied(request);
           if (early) return early;
           return {
             kind: 'response',
@@ -515,21 +497,30 @@ export function createHandler<M extends EventMap = AnyEvents>(
             headers: {
               'content-type': 'text/plain; version=0.0.4; charset=utf-8',
               'cache-control': 'no-store',
-              ...extra,
             },
             body: formatMetrics(hub.info()),
           };
         }
         case 'publish': {
           if (rest.length !== 0) break;
-          const early = route('POST') ?? publisherDenied(request, extra);
+          const early = route('POST') ?? publisherDenied(request);
           if (early) return early;
-          return await publish(request, extra);
+          return await publish(request);
         }
       }
     } catch {
-      return jsonError(500, 'The request failed inside the server.', extra);
+      return jsonError(500, 'The request failed inside the server.');
     }
-    return jsonError(404, `No route ${method} ${path}.`, extra);
+    return jsonError(404, `No route ${method} ${path}.`);
+  };
+
+  // Every answer to an allowed cross-origin request carries the CORS headers, errors included:
+  // otherwise the browser hides the JSON error from the page.
+  return async (request) => {
+    const response = await respond(request);
+    if (!cors || response.kind === 'pass') return response;
+    const origin = request.headers.get('origin');
+    if (!origin || !originAllowed(origin, request)) return response;
+    return { ...response, headers: { ...corsHeaders(origin), ...response.headers } };
   };
 }

@@ -35,7 +35,11 @@ import {
 
 /** Options of a hub. Every one has a default; `new Hub()` is ready to use. */
 export interface HubOptions {
-  /** Write a comment when nothing else was written for this long (default 30 000 ms, the seed's). */
+  /**
+   * Longest silence on a stream: a comment is written to a connection that has been quiet for
+   * three quarters of this (default 30 000 ms, the seed's). Keep it below every idle timeout on the
+   * path (Bun's default is 10 s).
+   */
   heartbeatMs?: number;
   /** Close a connection whose transport has not drained for this long (default 90 000 ms). */
   idleTimeoutMs?: number;
@@ -359,6 +363,10 @@ export class Hub<M extends EventMap = AnyEvents> {
       }
     }
     if (error !== undefined) this.#error(error, 'transport');
+    const listeners = connection.closeListeners;
+    connection.closeListeners = undefined;
+    if (listeners)
+      for (const listener of listeners) this.#hook('connection.onClose', () => listener(reason));
     this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection, reason));
   }
 
@@ -594,9 +602,10 @@ export class Hub<M extends EventMap = AnyEvents> {
   // ---------------------------------------------------------------- timers
 
   #startTimers(): void {
-    // A tick at half the interval keeps every silence at most heartbeatMs long.
-    const tick = this.#heartbeatMs / 2;
-    this.#heartbeatTimer = unref(setInterval(() => this.#heartbeat(tick), tick));
+    // Ticks at a quarter of the interval, writing to connections quiet for three quarters: a
+    // heartbeat every 0.75–1 × heartbeatMs, and no silence longer than heartbeatMs.
+    const tick = this.#heartbeatMs / 4;
+    this.#heartbeatTimer = unref(setInterval(() => this.#heartbeat(tick * 3), tick));
     this.#sweepTimer = unref(setInterval(() => this.#sweep(), this.#sweepIntervalMs));
   }
 
