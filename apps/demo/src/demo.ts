@@ -18,6 +18,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFromEnv, type Env, encodeEvent, Hub, signJwt, typedEvent } from '@ssehub/core';
@@ -255,8 +256,11 @@ export function createDemo(options: DemoOptions = {}): Demo {
     return json(res, 404, { error: `No route ${method} ${path}.` });
   };
 
-  /** Responses in progress (streams above all), so that shutdown can wait for them to flush. */
-  const responses = new Set<ServerResponse>();
+  /**
+   * Responses in progress (streams above all) and their sockets, so that shutdown can wait for
+   * them to flush. (A response lets go of its socket once finished, so keep it here.)
+   */
+  const responses = new Map<ServerResponse, Socket>();
   let closing: Promise<void> | undefined;
 
   const server = createServer((req, res) => {
@@ -265,8 +269,13 @@ export function createDemo(options: DemoOptions = {}): Demo {
       res.setHeader('connection', 'close');
       return json(res, 503, { error: 'The demo is shutting down.' });
     }
-    responses.add(res);
-    res.once('close', () => responses.delete(res));
+    const socket = req.socket;
+    responses.set(res, socket);
+    res.once('close', () => {
+      responses.delete(res);
+      // During shutdown a finished response leaves nothing on its connection: end it now.
+      if (closing !== undefined) socket.end();
+    });
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname.startsWith('/demo/')) {
       demoRoute(req, res, url).catch((error) => {
@@ -298,10 +307,10 @@ export function createDemo(options: DemoOptions = {}): Demo {
         // response reach the OS ('finish') and end its socket gracefully (end() flushes before
         // FIN), within a deadline; only then close the server.
         const flushed = [...responses].map(
-          (res) =>
+          ([res, socket]) =>
             new Promise<void>((done) => {
               const finish = () => {
-                res.socket?.end();
+                socket.end();
                 done();
               };
               if (res.writableFinished || res.destroyed) return finish();
