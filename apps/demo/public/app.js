@@ -91,6 +91,8 @@ let connections = 0;
 let replaying = false;
 let replayedCount = 0;
 let lastIdBeforeDrop = '';
+/** The server could not replay (e.g. it restarted): a `reset` came instead. */
+let historyGap = false;
 
 // ---------------------------------------------------------------- connection
 
@@ -156,6 +158,7 @@ async function connect() {
     connections++;
     replaying = connections > 1;
     replayedCount = 0;
+    historyGap = false;
     log(meta, info, connections > 1 ? 'reconnected: replay follows' : 'connected');
   });
   next.on('live', (_data, meta) => {
@@ -164,8 +167,9 @@ async function connect() {
       const summary = $('replay-summary');
       summary.hidden = false;
       const after = lastIdBeforeDrop ? `event #${lastIdBeforeDrop.split('-').pop()}` : 'the start';
-      summary.textContent =
-        replayedCount === 0
+      summary.textContent = historyGap
+        ? `Reconnected, but the server no longer has ${after} (it restarted, or its history moved on): the page refetched its state.`
+        : replayedCount === 0
           ? `Reconnected: nothing was missed after ${after}.`
           : `Reconnected: ${replayedCount} event${replayedCount === 1 ? '' : 's'} sent after ${after} while this page was away, replayed from the server's history (Last-Event-ID).`;
       summary.dataset.count = String(replayedCount);
@@ -174,6 +178,7 @@ async function connect() {
     refreshPresence();
   });
   next.onReset((data, meta) => {
+    historyGap = true;
     log(meta, data, 'history gap: state refetched');
     refreshPresence();
   });
@@ -241,6 +246,8 @@ function resetPanels() {
 }
 
 const QUIET_IDS = new Set(['connected', 'live']);
+/** What the hub writes itself on a (re)connection: never a replay. */
+const NOT_REPLAYS = new Set(['connected', 'reset', 'live']);
 
 /**
  * @param {EventMeta} meta
@@ -248,7 +255,7 @@ const QUIET_IDS = new Set(['connected', 'live']);
  * @param {string} [note]
  */
 function log(meta, data, note) {
-  const replayed = replaying && meta.type !== 'connected';
+  const replayed = replaying && !NOT_REPLAYS.has(meta.type);
   if (replayed) replayedCount++;
   const row = el('li', `log-row type-${meta.type}${replayed ? ' replayed' : ''}`);
   row.dataset.type = meta.type;
