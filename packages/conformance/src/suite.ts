@@ -811,6 +811,16 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
               const sent = await server.publish({ group: 'g', data: 'x' }, { origin: allowed });
               expect(sent.status).toBe(200);
               expect(sent.headers.get('access-control-allow-origin')).toBe(allowed);
+              // Errors too, or the page cannot read why it failed.
+              const bad = await server.publish(
+                { group: 'bad group', data: 'x' },
+                { origin: allowed },
+              );
+              expect(bad.status).toBe(400);
+              expect(bad.headers.get('access-control-allow-origin')).toBe(allowed);
+              const missing = await server.request('/nowhere', { headers: { origin: allowed } });
+              expect(missing.status).toBe(404);
+              expect(missing.headers.get('access-control-allow-origin')).toBe(allowed);
             } finally {
               open.close();
             }
