@@ -33,6 +33,19 @@ afterEach(async () => {
 
 const data = (client: TestClient) => client.events.map((e) => e.data);
 
+/** An ioredis client whose duplicates (the link's subscriber) the test can reach. */
+function spyClient(): { own: Redis; subscribers: Redis[] } {
+  const subscribers: Redis[] = [];
+  class Spy extends Redis {
+    override duplicate(override?: Partial<RedisOptions>): Redis {
+      const copy = super.duplicate(override);
+      subscribers.push(copy);
+      return copy;
+    }
+  }
+  return { own: new Spy(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 }), subscribers };
+}
+
 describe('delivery across nodes', () => {
   it('delivers unicast, group, broadcast, list and filter sends exactly once on every node', async () => {
     const [a, b, c] = await cluster(3, 'kinds');
@@ -182,15 +195,7 @@ describe('history', () => {
     const prefix = uniquePrefix('lag');
     const a = await startNode(url, prefix, { nodeId: 'a' });
     // Node b's subscriber is reachable through its own client's duplicate().
-    const subscribers: Redis[] = [];
-    class Spy extends Redis {
-      override duplicate(override?: Partial<RedisOptions>): Redis {
-        const copy = super.duplicate(override);
-        subscribers.push(copy);
-        return copy;
-      }
-    }
-    const own = new Spy(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const { own, subscribers } = spyClient();
     const b = await startNode(url, prefix, { nodeId: 'b', redis: own } as never);
     nodes.push(a, b);
     const client = a.connect('g', 'u');
@@ -215,6 +220,54 @@ describe('history', () => {
     await b.close();
     expect(own.status).toBe('ready');
     await own.quit();
+  });
+
+  it('reads back what it missed while its subscription was away, in order, exactly once', async () => {
+    const prefix = uniquePrefix('readback');
+    const a = await startNode(url, prefix, { nodeId: 'a' });
+    const { own, subscribers } = spyClient();
+    const b = await startNode(url, prefix, { nodeId: 'b', redis: own } as never);
+    nodes.push(a, b);
+    const onA = a.connect('g', 'on-a');
+    const onB = b.connect('g', 'on-b');
+    await a.hub.sendGroup('g', { data: 'a0' });
+    await until(() => onB.events.length === 1, 'first event');
+
+    // b's subscriber drops (the command connection stays): both nodes go on sending.
+    subscribers[0]!.disconnect(true);
+    const sends: Promise<number>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      sends.push(a.hub.sendGroup('g', { data: `a${i}` }));
+      if (i % 5 === 0) sends.push(b.hub.sendGroup('g', { data: `b${i}` }));
+    }
+    await Promise.all(sends);
+    await until(() => b.cluster.metrics().resubscribes === 1, 'b resubscribes');
+    await until(
+      () => onB.events.length === 25 && onA.events.length === 25,
+      'everything everywhere',
+    );
+    await sleep(100);
+    expect(b.cluster.metrics().recoveredEvents).toBeGreaterThan(0);
+    // One order on both nodes: the stream's.
+    expect(onB.ids).toEqual(onA.ids);
+    expect(new Set(onB.ids).size).toBe(25);
+    await b.close();
+    await own.quit();
+  });
+
+  it('replays a sendWhere on its own node only', async () => {
+    const [a, b] = await cluster(2, 'where-replay');
+    const client = a!.connect('g', 'u', { meta: { vip: true } });
+    await a!.hub.sendGroup('g', { data: 'first' });
+    await a!.hub.sendWhere((c) => c.meta.vip === true, { data: 'vip only' });
+    await a!.hub.sendGroup('g', { data: 'last' });
+    await until(() => client.events.length === 3, 'three events');
+    const from = client.events[0]!.id;
+    const here = a!.connect('g', 'u', { lastEventId: from, meta: { vip: true } });
+    const there = b!.connect('g', 'u', { lastEventId: from, meta: { vip: true } });
+    await until(() => here.events.length === 2 && there.events.length === 1, 'replays');
+    expect(data(here)).toEqual(['vip only', 'last']);
+    expect(data(there)).toEqual(['last']);
   });
 
   it('keeps history across a restart of a single hub without a broker', async () => {
