@@ -89,12 +89,26 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const handle = createHandler(hub, options);
   return (req, res, next) => {
     const state = { abandoned: false };
-    handle(toHubRequest(req, state)).then(
-      (response) => {
+    const fail = (error: unknown) => {
+      if (next) next(error);
+      else {
+        try {
+          writePlain(res, jsonError(500, 'The request failed inside the server.'));
+        } catch {
+          res.destroy();
+        }
+      }
+    };
+    handle(toHubRequest(req, state)).then((response) => {
+      if (response.kind === 'pass' && next) {
+        next();
+        return;
+      }
+      // Whatever goes wrong while answering is an error for next() or a 500, never a crash.
+      try {
         switch (response.kind) {
           case 'pass':
-            if (next) next();
-            else writePlain(res, jsonError(404, `No route ${req.method} ${pathOf(req.url)}.`));
+            writePlain(res, jsonError(404, `No route ${req.method} ${pathOf(req.url)}.`));
             return;
           case 'response':
             writePlain(res, response, state.abandoned);
@@ -105,12 +119,10 @@ export function sseHandler<M extends EventMap = AnyEvents>(
             else openStream(req, res, response);
             return;
         }
-      },
-      (error: unknown) => {
-        if (next) next(error);
-        else writePlain(res, jsonError(500, 'The request failed inside the server.'));
-      },
-    );
+      } catch (error) {
+        fail(error);
+      }
+    }, fail);
   };
 }
 
