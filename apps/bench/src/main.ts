@@ -3,11 +3,11 @@
  * progress and a table, and writes `results/latest.md`, `latest.svg` and `latest.json`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, USAGE } from './harness/config.js';
+import { type BenchConfig, parseArgs, USAGE } from './harness/config.js';
 import { LoadGenerator } from './harness/loadgen.js';
 import { checkTargets, consoleTable, markdown, svgChart, targetLines } from './harness/report.js';
 import { type RunContext, runServer, type ServerResult } from './harness/run.js';
@@ -42,6 +42,17 @@ async function main(): Promise<void> {
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));
     process.exitCode = 2;
+    return;
+  }
+  if (config.render) {
+    // Re-render the report of a saved run (e.g. after a report change) without running it again.
+    const saved = JSON.parse(readFileSync(config.render, 'utf8')) as {
+      config: BenchConfig;
+      configLines: string[];
+      results: ServerResult[];
+    };
+    writeReports(config.outDir, saved.config, saved.configLines, saved.results);
+    console.log(`rendered ${config.render} into ${config.outDir}`);
     return;
   }
   if (config.list) {
@@ -106,17 +117,28 @@ async function main(): Promise<void> {
   console.log('targets');
   for (const line of targetLines(targets)) console.log(line);
 
-  mkdirSync(config.outDir, { recursive: true });
-  const subtitle = `${config.clients} clients, burst of ${config.burstEvents} broadcasts · node ${process.version} · ${cpus.length} cores`;
-  writeFileSync(path.join(config.outDir, 'latest.md'), markdown(results, configLines, targets));
-  writeFileSync(path.join(config.outDir, 'latest.svg'), svgChart(results, subtitle));
-  writeFileSync(
-    path.join(config.outDir, 'latest.json'),
-    `${JSON.stringify({ config, configLines, results, targets }, null, 2)}\n`,
-  );
+  writeReports(config.outDir, config, configLines, results);
   console.log('');
   console.log(
     `wrote ${path.relative(process.cwd(), path.join(config.outDir, 'latest.md'))} (+ .svg, .json) in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+}
+
+/** Writes `latest.md`, `latest.svg` and `latest.json` into `outDir`. */
+function writeReports(
+  outDir: string,
+  config: BenchConfig,
+  configLines: string[],
+  results: ServerResult[],
+): void {
+  const targets = checkTargets(results);
+  mkdirSync(outDir, { recursive: true });
+  const subtitle = `${config.clients} clients, burst of ${config.burstEvents} broadcasts · ${configLines.find((l) => l.startsWith('runtimes'))?.slice(12) ?? ''} · ${os.cpus().length} cores`;
+  writeFileSync(path.join(outDir, 'latest.md'), markdown(results, configLines, targets));
+  writeFileSync(path.join(outDir, 'latest.svg'), svgChart(results, subtitle));
+  writeFileSync(
+    path.join(outDir, 'latest.json'),
+    `${JSON.stringify({ config, configLines, results, targets }, null, 2)}\n`,
   );
 }
 

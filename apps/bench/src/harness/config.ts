@@ -83,13 +83,16 @@ const NUMERIC: Record<string, keyof BenchConfig> = {
   '--quiet-wait-ms': 'quietWaitMs',
 };
 
-export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--profile] [--out dir]
+export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--profile] [--out dir] [--render run.json]
   ${Object.keys(NUMERIC).join(' N, ')} N`;
 
 /** Parses argv (without node and script). Throws on unknown flags. */
-export function parseArgs(argv: string[], defaultOutDir: string): BenchConfig & { list: boolean } {
+export function parseArgs(
+  argv: string[],
+  defaultOutDir: string,
+): BenchConfig & { list: boolean; render?: string } {
   const quick = argv.includes('--quick');
-  const config: BenchConfig & { list: boolean } = {
+  const config: BenchConfig & { list: boolean; render?: string } = {
     ...(quick ? QUICK : FULL),
     only: [],
     outDir: defaultOutDir,
@@ -105,6 +108,7 @@ export function parseArgs(argv: string[], defaultOutDir: string): BenchConfig & 
     };
     if (flag === '--quick' || flag === '--') continue;
     if (flag === '--list') config.list = true;
+    else if (flag === '--render') config.render = value();
     else if (flag === '--profile') config.profile = true;
     else if (flag === '--only') config.only = value().split(',').filter(Boolean);
     else if (flag === '--out') config.outDir = value();

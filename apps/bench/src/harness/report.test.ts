@@ -12,6 +12,7 @@ const phase = (rate: number, cpuPerDelivery: number): PhaseMetrics => ({
   max: 30,
   ms: 10,
   cpuPerDelivery,
+  loadgenCpuPerDelivery: 1,
 });
 
 const result = (name: string, rate: number, rss: number, cpu: number): ServerResult => ({

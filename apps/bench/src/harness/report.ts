@@ -313,20 +313,27 @@ function colorOf(r: ServerResult): string {
   return '#d97706';
 }
 
-/** A hand-written SVG: two horizontal bar panels (burst deliveries/s, RSS KiB per connection). */
+/**
+ * A hand-written SVG: three horizontal bar panels (burst deliveries/s, server CPU µs per delivery
+ * in the burst, RSS KiB per connection).
+ */
 export function svgChart(results: ServerResult[], subtitle: string): string {
   const ok = results.filter((r) => r.status === 'ok');
-  const labelW = 150;
-  const barW = 330;
+  const labelW = 130;
+  const barW = 230;
   const rowH = 22;
   const panelW = labelW + barW + 70;
   const top = 64;
   const height = top + Math.max(1, ok.length) * rowH + 40;
-  const width = panelW * 2 + 20;
+  const width = panelW * 3 + 40;
   const panel = (x0: number, title: string, value: Metric, fmt: (n: number) => string): string => {
-    const max = Math.max(1, ...ok.map((r) => value(r) ?? 0));
+    const finite = (r: ServerResult): number => {
+      const v = value(r);
+      return v !== undefined && Number.isFinite(v) ? v : 0;
+    };
+    const max = Math.max(Number.MIN_VALUE, ...ok.map(finite));
     const bars = ok.map((r, i) => {
-      const v = value(r) ?? 0;
+      const v = finite(r);
       const y = top + i * rowH;
       const w = Math.max(1, (v / max) * barW);
       return [
@@ -343,7 +350,13 @@ export function svgChart(results: ServerResult[], subtitle: string): string {
     `<text x="10" y="22" font-size="16" font-weight="bold">ssehub benchmark</text>`,
     `<text x="10" y="40" fill="#475569">${escapeXml(subtitle)}</text>`,
     panel(0, 'burst deliveries / s (higher is better)', burstRate, formatCount),
-    panel(panelW + 20, 'RSS KiB per connection (lower is better)', rssPerClient, formatKiB),
+    panel(
+      panelW + 20,
+      'server CPU µs per delivery, burst (lower is better)',
+      (r) => r.burst?.cpuPerDelivery,
+      formatMs,
+    ),
+    panel(panelW * 2 + 40, 'RSS KiB per connection (lower is better)', rssPerClient, formatKiB),
     `<text x="10" y="${height - 12}" fill="#475569">teal: ssehub · grey: raw floor · amber: other libraries</text>`,
     '</svg>',
     '',

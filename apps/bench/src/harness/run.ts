@@ -22,6 +22,8 @@ export interface PhaseMetrics {
   ms: number;
   /** Server CPU time (user + system) per delivery, in µs: robust to other load on the machine. */
   cpuPerDelivery: number;
+  /** Load generators' CPU time per delivery, in µs (all worker processes together). */
+  loadgenCpuPerDelivery: number;
 }
 
 export interface ServerResult {
@@ -76,6 +78,8 @@ function metrics(startedAt: number, results: PhaseResult[], cpuMicros: number): 
     max: lat.max,
     ms,
     cpuPerDelivery: received > 0 ? cpuMicros / received : Number.NaN,
+    loadgenCpuPerDelivery:
+      received > 0 ? results.reduce((sum, r) => sum + r.cpuMicros, 0) / received : Number.NaN,
   };
 }
 
@@ -83,7 +87,7 @@ function describe(m: PhaseMetrics): string {
   const missing = m.expected - m.received;
   return (
     `${Math.round(m.rate).toLocaleString('en-US')}/s, p50 ${m.p50.toFixed(2)} ms, ` +
-    `p99 ${m.p99.toFixed(2)} ms, server CPU ${m.cpuPerDelivery.toFixed(2)} µs/delivery${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
+    `p99 ${m.p99.toFixed(2)} ms, CPU µs/delivery server ${m.cpuPerDelivery.toFixed(2)} load-gen ${m.loadgenCpuPerDelivery.toFixed(2)}${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
   );
 }
 

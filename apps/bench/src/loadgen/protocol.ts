@@ -63,6 +63,8 @@ export interface PhaseResult {
   latencies: Float64Array;
   firstReceiveAt: number;
   lastReceiveAt: number;
+  /** CPU time (user + system, µs) this worker used since `expect`. */
+  cpuMicros: number;
   /** Events of earlier phases that arrived during this one (a server still catching up). */
   stale: number;
   /** Connections closed by the server or failed during the phase. */

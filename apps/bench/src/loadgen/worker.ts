@@ -34,6 +34,7 @@ let latencies = new Float64Array(0);
 let firstReceiveAt = 0;
 let lastReceiveAt = 0;
 let reported = true;
+let cpuAtExpect = process.cpuUsage();
 
 function onTimedEvent(sentAt: number, eventTag: number): void {
   if (eventTag !== tag) {
@@ -59,6 +60,7 @@ function report(complete: boolean): void {
     firstReceiveAt,
     lastReceiveAt,
     stale,
+    cpuMicros: ((u) => u.user + u.system)(process.cpuUsage(cpuAtExpect)),
     closed: closedDuringPhase,
     complete,
   };
@@ -138,6 +140,7 @@ process.on('message', (msg: WorkerCommand) => {
       phase = msg.phase;
       tag = msg.tag;
       stale = 0;
+      cpuAtExpect = process.cpuUsage();
       expectedTotal = msg.perClient * clients.length;
       received = 0;
       firstReceiveAt = 0;
