@@ -23,11 +23,11 @@ import type {
   HistoryRecord,
   HistoryStore,
   Hub,
-  HubInfo,
   ReplayResult,
   Target,
 } from '@ssehub/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { type ClusterInfo, type NodeReport, type ReportOptions, sumInfo } from './info.js';
 import { APPEND, SINCE } from './scripts.js';
 import {
   type Body,
@@ -55,7 +55,7 @@ export interface RedisClusterOptions {
    * leaves your client open.
    */
   redis?: Redis | string;
-  /** Prefix of every key and channel; hubs with the same prefix form one cluster (default `ssehub`). */
+  /** Prefix of keys and channels; hubs with one prefix form one cluster (default `ssehub`). */
   prefix?: string;
   /** This node's name in cluster info (default: host name, pid and a random suffix); unique. */
   nodeId?: string;
@@ -99,32 +99,6 @@ export interface RedisMetrics {
   recoveredEvents: number;
 }
 
-/** What one node reported, as `ClusterInfo` lists it. */
-export interface NodeReport {
-  readonly nodeId: string;
-  /** When the node reported (its clock, ms since the epoch). */
-  readonly reportedAt: number;
-  readonly info: HubInfo;
-  readonly redis: RedisMetrics;
-}
-
-/** The cluster as the live nodes last reported it. */
-export interface ClusterInfo {
-  /** Nodes that reported within their TTL. */
-  readonly nodeCount: number;
-  /** Sums over the nodes (a client connected to two nodes counts on each). */
-  readonly totals: Omit<HubInfo, 'counters'> & { counters: HubInfo['counters'] };
-  readonly nodes: readonly NodeReport[];
-}
-
-/** Options of `report`. */
-export interface ReportOptions {
-  /** How often the node writes its figures (default 2 000 ms). */
-  intervalMs?: number;
-  /** How long a report lives: a node silent for longer drops out (default 3 × interval). */
-  ttlMs?: number;
-}
-
 /** Thrown (as a rejection) by commands while Redis is not connected. */
 export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';
@@ -158,7 +132,8 @@ type Entry =
 let nodeCounter = 0;
 
 function defaultNodeId(): string {
-  return `${hostname()}-${process.pid}-${(nodeCounter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const suffix = `${(nodeCounter++).toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  return `${hostname()}-${process.pid}-${suffix}`;
 }
 
 // ------------------------------------------------------------------ the cluster link
@@ -890,28 +865,6 @@ export function redisCluster(options?: RedisClusterOptions): RedisCluster {
 }
 
 // ------------------------------------------------------------------ functions
-
-function sumInfo(infos: readonly HubInfo[]): ClusterInfo['totals'] {
-  const groups: Record<string, number> = {};
-  const counters = {} as Record<string, number>;
-  let clientCount = 0;
-  let connectionCount = 0;
-  for (const info of infos) {
-    clientCount += info.clientCount;
-    connectionCount += info.connectionCount;
-    for (const [group, count] of Object.entries(info.groups))
-      groups[group] = (groups[group] ?? 0) + count;
-    for (const [name, value] of Object.entries(info.counters))
-      counters[name] = (counters[name] ?? 0) + value;
-  }
-  return {
-    groupCount: Object.keys(groups).length,
-    clientCount,
-    connectionCount,
-    groups,
-    counters: counters as unknown as HubInfo['counters'],
-  };
-}
 
 const shas = new Map<string, string>();
 

@@ -1,11 +1,9 @@
 export {
-  type ClusterInfo,
-  type NodeReport,
   RedisCluster,
   type RedisClusterOptions,
   type RedisMetrics,
   RedisUnavailableError,
-  type ReportOptions,
   redisCluster,
 } from './cluster.js';
+export type { ClusterInfo, NodeReport, ReportOptions } from './info.js';
 export { formatRedisMetrics } from './metrics.js';
