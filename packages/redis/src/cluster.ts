@@ -670,11 +670,12 @@ export class RedisCluster {
     if (this.#command.status !== 'ready') {
       throw new RedisUnavailableError('Redis is not connected: no replay.');
     }
-    const watermark = this.#watermark;
+    // Live events can only be late here while subscribed; unsubscribed, nothing arrives live.
+    const watermark = this.#metrics.subscribed ? this.#watermark : undefined;
     const reply = (await this.#script(
       SINCE,
       [this.#stream, this.#appIdKey(lastEventId)],
-      [lastEventId, String(this.#maxEvents + 1), watermark ?? ''],
+      [lastEventId, String(this.#maxEvents + 1), watermark ?? '', String(MAX_SEEN)],
     )) as [number, StreamEntry[]] | [number, string, StreamEntry[], StreamEntry[]];
     if (reply[0] === 0) {
       const newest = (reply[1] as StreamEntry[])[0];
@@ -865,6 +866,9 @@ export function redisCluster(options?: RedisClusterOptions): RedisCluster {
 }
 
 // ------------------------------------------------------------------ functions
+
+/** At most this many late ids are dropped at a replay seam (a node further behind waits). */
+const MAX_SEEN = 1_000;
 
 const shas = new Map<string, string>();
 

@@ -28,9 +28,10 @@ return id
  * Reads what followed a Last-Event-ID.
  *
  * KEYS: stream, app-id key for the id. ARGV: the id, max events, the caller's delivered
- * watermark ('' for none). The id is found when it names a retained entry, directly or through the
- * app-id key. Returns `{0, newest entry or nil}` when it is not retained, otherwise
- * `{1, its stream id, entries after it, entries after the watermark up to it}`.
+ * watermark ('' for none), max entries after the watermark. The id is found when it names a
+ * retained entry, directly or through the app-id key. Returns `{0, newest entry or nil}` when it
+ * is not retained, otherwise `{1, its stream id, entries after it, entries after the watermark
+ * up to it}`.
  */
 export const SINCE = `
 local last = redis.call('GET', KEYS[2])
@@ -46,7 +47,7 @@ end
 local after = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', ARGV[2])
 local seen = {}
 if ARGV[3] ~= '' then
-  seen = redis.call('XRANGE', KEYS[1], '(' .. ARGV[3], last, 'COUNT', ARGV[2])
+  seen = redis.call('XRANGE', KEYS[1], '(' .. ARGV[3], last, 'COUNT', ARGV[4])
 end
 return {1, last, after, seen}
 `;
