@@ -9,6 +9,8 @@ import { startFixture } from './harness/processes.js';
 import { report, sleep, until } from './harness/report.js';
 import { runSlowConsumers } from './scenarios/slow-consumers.js';
 
+/** Baseline and loaded phases alternate this many times; the median ratio is asserted. */
+const ROUNDS = 6;
 const MAX_EVENTS = 32;
 const MAX_BYTES = 64 * 1024;
 /** Node's writable high-water mark: what a socket holds before `write` returns false. */
@@ -22,7 +24,7 @@ const common = {
   slow: 1_000,
   maxQueuedEvents: MAX_EVENTS,
   maxQueuedBytes: MAX_BYTES,
-  rate: 10,
+  rate: 5,
   padBytes: 200,
   bulkBytes: BULK,
   waves: false,
@@ -33,14 +35,15 @@ describe.sequential('slow consumers', () => {
     const result = await runSlowConsumers({
       ...common,
       policy: 'disconnect',
-      phaseMs: 6_000,
-      rounds: 3,
+      phaseMs: 4_000,
+      rounds: ROUNDS,
     });
     // Fast clients: every event, in order, never disconnected.
     expect(result.fastGaps).toBe(0);
     expect(result.fastDisconnected).toBe(0);
     expect(result.finalStats.info.connectionCount).toBe(common.fast);
-    // Latency: the median over rounds of p99(loaded) / p99(baseline).
+    // Latency: the median over rounds of p99(loaded) / p99(baseline). Rounds are short and
+    // alternate, so load from elsewhere on the box falls on both sides of each ratio.
     expect(result.medianRatio).toBeLessThanOrEqual(1.5);
     for (const [i, loaded] of result.phases.entries()) {
       if (i % 2 === 0) continue;
@@ -64,15 +67,15 @@ describe.sequential('slow consumers', () => {
       });
       expect(extra).toBeLessThanOrEqual(common.slow * PER_CONNECTION);
     }
-    expect(result.finalStats.info.counters.slowDisconnects).toBe(common.slow * 3);
-    expect(result.finalStats.disconnectReasons.slow).toBe(common.slow * 3);
+    expect(result.finalStats.info.counters.slowDisconnects).toBe(common.slow * ROUNDS);
+    expect(result.finalStats.disconnectReasons.slow).toBe(common.slow * ROUNDS);
   }, 240_000);
 
   test('drop-oldest policy: slow clients stay connected, their oldest events are dropped and counted', async () => {
     const result = await runSlowConsumers({
       ...common,
       policy: 'drop-oldest',
-      phaseMs: 6_000,
+      phaseMs: 8_000,
       rounds: 1,
     });
     const [, loaded] = result.phases;

@@ -4,6 +4,8 @@ import type { HubInfo } from '@ssehub/core';
 
 export type FixtureRequest =
   | { cmd: 'stats' }
+  /** The hub's counters, connection and socket counts only: cheap, for polling under load. */
+  | { cmd: 'counters' }
   /** Collects garbage (several rounds), then answers with stats. */
   | { cmd: 'gc' }
   /** Every `intervalMs`, `perTick` broadcasts of `tick` events: `<wall-clock ms> <seq> <pad>`. */
@@ -61,4 +63,10 @@ export interface ServerStats {
   responsesCollected: number;
   broadcasts: number;
   peaks: Peaks;
+}
+
+export interface CountersReply {
+  counters: HubInfo['counters'];
+  connectionCount: number;
+  sockets: number;
 }
