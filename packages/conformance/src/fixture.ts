@@ -38,6 +38,7 @@ export const CHECKS = [
   'client-abort',
   'slow-disconnect',
   'slow-drop-oldest',
+  'stalled',
   'auth',
   'publisher-key',
   'cors',

@@ -623,6 +623,55 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
       );
     }
 
+    group(
+      'stalled client',
+      ['stalled'],
+      {
+        SSE_SLOW_POLICY: 'drop-oldest',
+        SSE_MAX_QUEUED_EVENTS: '50',
+        SSE_IDLE_TIMEOUT_MS: '1000',
+        SSE_SWEEP_MS: '200',
+        SSE_MAX_BODY: '1048576',
+        SSE_HEARTBEAT_MS: '60000',
+      },
+      (server) => {
+        check(
+          'stalled',
+          'a connection that has not drained for SSE_IDLE_TIMEOUT_MS is closed by the sweep',
+          async () => {
+            const stalled = await openPaused(`${server.url}/stream/stall/a`);
+            const reader = await server.stream('/stream/stall/b');
+            try {
+              await reader.next(isConnected, 'connected');
+              const chunk = 'y'.repeat(64 * 1024);
+              // Until the transport is blocked and the queue overflows: then it can only stall.
+              for (let n = 0; n < 1_000; n++) {
+                await server.send({ group: 'stall', id: 'a', data: chunk });
+                const { counters } = await server.info();
+                if (counters.eventsDropped > 0 || counters.stalledDisconnects > 0) break;
+              }
+              await waitFor(
+                async () => (await server.info()).counters.stalledDisconnects === 1,
+                'the stall sweep',
+              );
+              const info = await server.info();
+              expect(info.groups.stall).toBe(1);
+              expect(info.counters.slowDisconnects).toBe(0);
+              stalled.resume();
+              await waitFor(() => stalled.ended, 'the stalled stream to end', 20_000);
+              // The reader of the same group is untouched.
+              expect(await server.send({ group: 'stall', event: 'still', data: 'here' })).toBe(1);
+              await reader.next((e) => e.event === 'still', 'an event on the reader');
+            } finally {
+              stalled.close();
+              reader.close();
+            }
+          },
+          60_000,
+        );
+      },
+    );
+
     const secret = 'conformance-secret';
     const key = 'conformance-key';
     group(
