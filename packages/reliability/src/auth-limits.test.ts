@@ -88,6 +88,21 @@ describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', 
       [401],
     ],
     ['garbage token', async () => 'not.a.jwt', [401]],
+    [
+      'token without sub',
+      () => signJwt({ groups: '*' } as never, SECRET, { expiresIn: 60 }),
+      [401],
+    ],
+    [
+      'token whose exp is a string',
+      () => signJwt({ sub: 'alice', exp: '9999999999' as never }, SECRET),
+      [401],
+    ],
+    [
+      'token whose groups is not a list',
+      () => signJwt({ sub: 'alice', groups: 'team' as never }, SECRET, { expiresIn: 60 }),
+      [401],
+    ],
     ['missing token', async () => undefined, [401]],
   ])('%s is refused', async (name, make, statuses) => {
     const token = await make();

@@ -19,6 +19,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   formatRequest,
+  getJson,
   openSse,
   parseJson,
   postJson,
@@ -27,7 +28,7 @@ import {
   type SseClient,
 } from './harness/http.js';
 import { type ServerProcess, startApp } from './harness/processes.js';
-import { report, sleep } from './harness/report.js';
+import { report, sleep, until } from './harness/report.js';
 
 const KEY = 'fuzz-publisher-key';
 const BASE = '/api/v1/sse';
@@ -394,7 +395,7 @@ describe.sequential('bad input', () => {
     report('bad input', `${name} -> ${response.status} from Node's HTTP parser, connection closed`);
   });
 
-  test('a duplicated Last-Event-ID header is refused before anything is written', async () => {
+  test('two Last-Event-ID headers: joined by Node, answered without harm', async () => {
     const response = await get(`${BASE}/stream/g/u`, [
       'Last-Event-ID: 1',
       'Last-Event-ID: 2\u0085',
@@ -443,6 +444,82 @@ describe.sequential('SSE injection', () => {
     expect(plain!.event).toBeUndefined();
     expect(JSON.parse(json!.data)).toEqual(object);
     expect(watcher.events.length).toBe(before + 2);
+  });
+
+  test.each<[string, 'header' | 'query']>([
+    ['unknown"},"reason":"forged', 'header'],
+    ['</script><script>alert(1)</script>', 'header'],
+    ['a\u2028b\u2029c\u0085d é 😀', 'query'],
+    [' leading and trailing ', 'query'],
+    ['x'.repeat(256), 'header'],
+  ])('an unknown Last-Event-ID %j (%s) comes back only as JSON inside the reset event', async (id, via) => {
+    const client =
+      via === 'header'
+        ? openSse(server.port, `${BASE}/stream/watch/w9`, { headers: { 'Last-Event-ID': id } })
+        : openSse(server.port, `${BASE}/stream/watch/w9?lastEventId=${encodeURIComponent(id)}`);
+    try {
+      await client.waitFor(() => client.events.length >= 2, 5_000, 'connected and reset');
+      const [connected, reset] = client.events;
+      expect(connected!.event).toBe('connected');
+      expect(reset!.event).toBe('reset');
+      expect(JSON.parse(reset!.data)).toEqual({ lastEventId: id, reason: 'history-gap' });
+      expect(client.events.length).toBe(2);
+    } finally {
+      client.reset();
+    }
+  });
+
+  test('reconnecting with an ASCII Last-Event-ID header replays what was missed', async () => {
+    const sent = [];
+    for (const n of [1, 2, 3])
+      sent.push(
+        await postJson(
+          server.port,
+          `${BASE}/publish`,
+          { group: 'watch', id: 'w7', data: `r${n}`, eventId: `replay-${n}` },
+          AUTH,
+        ),
+      );
+    for (const response of sent) expect(response.status).toBe(200);
+    const client = openSse(server.port, `${BASE}/stream/watch/w7`, {
+      headers: { 'Last-Event-ID': 'replay-1' },
+    });
+    try {
+      await client.waitFor(() => client.events.length >= 3, 5_000, 'the replay');
+      expect(client.events.slice(1).map((e) => [e.id, e.data])).toEqual([
+        ['replay-2', 'r2'],
+        ['replay-3', 'r3'],
+      ]);
+    } finally {
+      client.reset();
+    }
+  });
+
+  // BUG (reported to @ssehub/node): Node decodes header values as latin1, and the adapter hands
+  // `Last-Event-ID` to core as is. An event id with non-ASCII characters (which core accepts,
+  // e.g. "é-1") comes back from a browser UTF-8 encoded in the header, arrives as "Ã©-1", misses
+  // the history and the client gets `reset` instead of its replay. (The `?lastEventId=` query
+  // form works.) Unskip when the adapter decodes that header as UTF-8 (or core restricts ids to
+  // ASCII).
+  test.skip('reconnecting with a non-ASCII Last-Event-ID header replays what was missed', async () => {
+    for (const n of [1, 2])
+      await postJson(
+        server.port,
+        `${BASE}/publish`,
+        { group: 'watch', id: 'w8', data: `r${n}`, eventId: `é-${n}` },
+        AUTH,
+      );
+    const client = openSse(server.port, `${BASE}/stream/watch/w8`, {
+      // What a browser sends: UTF-8 bytes (written here one character per byte).
+      headers: { 'Last-Event-ID': Buffer.from('é-1', 'utf8').toString('latin1') },
+    });
+    try {
+      await client.waitFor(() => client.events.length >= 2, 5_000, 'the replay');
+      expect(client.events[1]!.event).toBeUndefined();
+      expect(client.events[1]!.data).toBe('r2');
+    } finally {
+      client.reset();
+    }
   });
 
   test('CR, LF and NUL in event names, ids, groups and Last-Event-IDs are refused, the watcher sees nothing', async () => {
@@ -769,6 +846,18 @@ describe.sequential('fuzz', () => {
       { numRuns: Number(process.env.FUZZ_RUNS ?? 1_000), endOnFailure: true },
     );
     await checkWatcher();
+    // Every stream the fuzz opened is gone again: only the watcher is connected.
+    let info: { connectionCount: number; groups: Record<string, number> } | undefined;
+    await until(
+      async () => {
+        const response = await getJson(server.port, `${BASE}/info`, AUTH);
+        info = (response.json as { data: typeof info }).data;
+        return info?.connectionCount === 1;
+      },
+      10_000,
+      'the fuzzed streams to be gone',
+    );
+    expect(info?.groups).toEqual({ watch: 1 });
     report('fuzz', `${runs} fuzzed requests, server alive, watcher stream exact`, {
       statuses,
       watcherEvents: expected.length,

@@ -5,6 +5,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { describe, expect, test } from 'vitest';
+import { openSse, type SseClient } from './harness/http.js';
 import { startFixture } from './harness/processes.js';
 import { report, sleep, until } from './harness/report.js';
 import { runSlowConsumers } from './scenarios/slow-consumers.js';
@@ -93,6 +94,59 @@ describe.sequential('slow consumers', () => {
       ratio: result.ratios[0],
     });
   }, 120_000);
+
+  test('stall sweep: under drop-oldest, clients blocked for SSE_IDLE_TIMEOUT_MS are closed and counted', async () => {
+    const server = await startFixture({
+      sendBufferBytes: 16 * 1024,
+      env: {
+        SSE_SLOW_POLICY: 'drop-oldest',
+        SSE_MAX_QUEUED_EVENTS: '8',
+        SSE_IDLE_TIMEOUT_MS: '2000',
+        SSE_SWEEP_MS: '250',
+        SSE_HEARTBEAT_MS: '600000',
+      },
+    });
+    const paused: Socket[] = [];
+    const readers: SseClient[] = [];
+    try {
+      for (let i = 0; i < 5; i++) readers.push(openSse(server.port, `/api/v1/sse/stream/r/r${i}`));
+      for (let i = 0; i < 50; i++) {
+        const socket = connect({ port: server.port, host: '127.0.0.1' });
+        socket.pause();
+        socket.on('error', () => {});
+        socket.write(`GET /api/v1/sse/stream/stall/s${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        paused.push(socket);
+      }
+      await until(async () => (await server.stats()).info.connectionCount === 55, 10_000, 'all in');
+      const started = Date.now();
+      await server.request({ cmd: 'broadcast-start', intervalMs: 50, perTick: 1, padBytes: 8_000 });
+      await until(
+        async () => (await server.stats()).info.counters.stalledDisconnects >= 50,
+        20_000,
+        'the stalled clients to be closed',
+      );
+      const stalledAfterMs = Date.now() - started;
+      await server.request({ cmd: 'broadcast-stop' });
+      const stats = await server.stats();
+      expect(stats.info.counters.stalledDisconnects).toBe(50);
+      expect(stats.disconnectReasons.stalled).toBe(50);
+      expect(stats.info.counters.slowDisconnects).toBe(0);
+      expect(stats.info.counters.eventsDropped).toBeGreaterThan(0);
+      expect(stats.info.connectionCount).toBe(5);
+      for (const reader of readers) expect(reader.closed).toBe(false);
+      report('slow consumers', '50 paused clients under drop-oldest, idle timeout 2 s', {
+        stalledDisconnects: stats.info.counters.stalledDisconnects,
+        stalledAfterMs,
+        eventsDropped: stats.info.counters.eventsDropped,
+        readersConnected: stats.info.connectionCount,
+        serverSocketsLeftOpen: stats.sockets - 5,
+      });
+    } finally {
+      for (const socket of paused) socket.destroy();
+      for (const reader of readers) reader.reset();
+      await server.kill();
+    }
+  });
 
   // BUG (reported to core/@ssehub/node): after a `slow` (or `stalled`) disconnect the node adapter
   // ends the response with `res.end()`; a client that never reads never takes the end, so the

@@ -293,6 +293,7 @@ export interface SseClient {
 }
 
 export interface SseOptions {
+  /** Header values are written byte for byte: one character, one byte (latin1). */
   readonly headers?: Record<string, string>;
   /** Called for each event with the wall-clock time (ms, sub-ms precision) it was read. */
   readonly onEvent?: (event: EventSourceMessage, receivedAt: number) => void;
@@ -356,8 +357,11 @@ export function openSse(port: number, path: string, options: SseOptions = {}): S
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.on('connect', () => {
+    // latin1: each character is one byte, so a header given as bytes (e.g. UTF-8 read as
+    // latin1) goes out exactly as given.
     socket.write(
       `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n${headers}\r\n`,
+      'latin1',
     );
   });
   socket.on('data', (data: Buffer) => {
