@@ -44,6 +44,7 @@ export const CHECKS = [
   'cors',
   'errors',
   'head-options',
+  'quiet-stream',
   'shutdown',
 ] as const;
 

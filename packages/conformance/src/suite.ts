@@ -77,6 +77,11 @@ class Server {
 }
 
 const isConnected = (e: EventSourceMessage) => e.event === 'connected';
+/**
+ * Past Bun's default idleTimeout (10 s, the shortest idle cut among the runtimes), which Bun
+ * checks on a coarse timer: a stream it cuts is gone after about 12 s.
+ */
+const QUIET_MS = 15_000;
 const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
 
@@ -144,6 +149,22 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
   };
 
   describe(`${fixture.name} (${fixture.runtime})`, () => {
+    // A stream left silent while every other group runs, checked last: no idle timeout of the
+    // runtime or framework (Bun's idleTimeout is 10 s by default) may cut it.
+    const quiet = { server: new Server(), stream: undefined as RawStream | undefined, since: 0 };
+    if (!skipped.has('quiet-stream')) {
+      beforeAll(async () => {
+        quiet.server.running = await startFixture(fixture, { SSE_HEARTBEAT_MS: '600000' });
+        quiet.stream = await quiet.server.stream('/stream/quiet/a');
+        await quiet.stream.next(isConnected, 'connected');
+        quiet.since = Date.now();
+      }, 240_000);
+      afterAll(async () => {
+        quiet.stream?.close();
+        await quiet.server.running?.stop(0);
+      });
+    }
+
     group(
       'streams',
       [
@@ -896,6 +917,31 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
           expect(Date.now() - started).toBeLessThan(10_000);
         },
         20_000,
+      );
+    });
+
+    describe.skipIf(skipped.has('quiet-stream'))('quiet stream', () => {
+      beforeEach(() => {
+        current = quiet.server;
+      });
+      check(
+        'quiet-stream',
+        `a stream silent for ${QUIET_MS / 1000} s stays open and still delivers`,
+        async () => {
+          const stream = quiet.stream!;
+          await waitFor(
+            () => stream.ended || Date.now() - quiet.since >= QUIET_MS,
+            `${QUIET_MS} ms of silence`,
+            QUIET_MS + 10_000,
+          );
+          expect(stream.ended).toBe(false);
+          // Silent indeed: nothing after the connected event, not even a heartbeat.
+          expect(stream.events.length).toBe(1);
+          expect(stream.comments).toEqual([]);
+          expect(await quiet.server.send({ group: 'quiet', event: 'wake', data: 'up' })).toBe(1);
+          await stream.next((e) => e.event === 'wake', 'an event after the silence');
+        },
+        QUIET_MS + 20_000,
       );
     });
   });
