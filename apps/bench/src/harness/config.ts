@@ -47,7 +47,7 @@ export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
   groupRounds: 20,
   phaseTimeoutMs: 45_000,
   settleMs: 1_000,
-  quietWaitMs: 30_000,
+  quietWaitMs: 10_000,
 };
 
 export const QUICK: Omit<BenchConfig, 'only' | 'outDir'> = {

@@ -225,7 +225,7 @@ export function markdown(
     'divided by the connections held. "burst CPU µs/del" is the server process\'s CPU time (user +',
     'system) during the burst divided by the deliveries: unlike throughput it does not depend on',
     'what else the machine was doing. "other CPU" is how busy the machine was with other',
-    'processes in the second before the server started (the harness waits up to 30 s for quiet).',
+    'processes in the second before the server started (the harness waits up to 10 s for quiet).',
     '',
     '## Configuration',
     '',
