@@ -210,7 +210,12 @@ const builds = new Map<string, Promise<void>>();
  * are, if this package devDepends on them; otherwise turbo may still be building them in
  * parallel, and this waits (up to `timeoutMs`) instead of starting an app that cannot load.
  */
-export function waitForBuilds(fixture: Fixture, timeoutMs = 180_000): Promise<void> {
+export function waitForBuilds(
+  fixture: Fixture,
+  // Under turbo (TURBO_HASH is set) a build may be running beside this task: wait for it.
+  // Run directly, nothing is building: say so at once.
+  timeoutMs = process.env.TURBO_HASH ? 180_000 : 2_000,
+): Promise<void> {
   let pending = builds.get(fixture.cwd);
   if (pending === undefined) {
     pending = (async () => {
