@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type AnyEvents,
   BodyTooLargeError,
+  type Connection,
   createHandler,
   type EventMap,
   type HandlerOptions,
@@ -254,7 +255,7 @@ function openStream(req: IncomingMessage, res: ServerResponse, response: StreamR
       res.end();
     },
   };
-  let connection: ReturnType<StreamResponse['connect']>;
+  let connection: Connection;
   try {
     connection = response.connect(sink);
   } catch {
