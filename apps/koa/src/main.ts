@@ -1,5 +1,5 @@
 /**
- * The Koa example: the reference routes of @ssehub/koa on an in-memory hub, behind koa-compress
+ * The Koa example: the reference routes of @ssehub/koa on an in-memory hub (or a Redis cluster with REDIS_URL), behind koa-compress
  * (which compresses the JSON answers and leaves the streams alone).
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-koa start
@@ -10,12 +10,18 @@
 
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
+import { clusterFromEnv } from '@ssehub/redis';
 import { sseHandler } from '@ssehub/koa';
 import Koa from 'koa';
 import compress from 'koa-compress';
 
 const config = configFromEnv(process.env);
-const hub = new Hub(config.hub);
+// REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
+// without it the hub is in memory.
+const cluster = clusterFromEnv(process.env);
+const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
+cluster?.report(hub);
+await cluster?.ready();
 const app = new Koa();
 app.use(compress());
 app.use(sseHandler(hub, config.handler));

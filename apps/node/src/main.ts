@@ -1,5 +1,5 @@
 /**
- * The node:http example: the reference routes on an in-memory hub.
+ * The node:http example: the reference routes on an in-memory hub (or a Redis cluster with REDIS_URL).
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-node start
  *
@@ -10,10 +10,16 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
+import { clusterFromEnv } from '@ssehub/redis';
 import { sseHandler } from '@ssehub/node';
 
 const config = configFromEnv(process.env);
-const hub = new Hub(config.hub);
+// REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
+// without it the hub is in memory.
+const cluster = clusterFromEnv(process.env);
+const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
+cluster?.report(hub);
+await cluster?.ready();
 const server = createServer(sseHandler(hub, config.handler));
 
 server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {

@@ -159,6 +159,11 @@ export class RedisCluster {
   /** The broker to pass to the hub: Redis pub/sub, each send delivered once per node. */
   readonly broker: Broker;
 
+  /** `history` and `broker` together, to spread into the hub's options. */
+  get hubOptions(): { readonly history: HistoryStore; readonly broker: Broker } {
+    return { history: this.history, broker: this.broker };
+  }
+
   readonly #command: Redis;
   readonly #subscriber: Redis;
   readonly #ownsCommand: boolean;
