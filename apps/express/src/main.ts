@@ -9,8 +9,8 @@
 
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
-import { clusterFromEnv } from '@ssehub/redis';
 import { sseHandler } from '@ssehub/node';
+import { clusterFromEnv } from '@ssehub/redis';
 import express from 'express';
 
 const config = configFromEnv(process.env);

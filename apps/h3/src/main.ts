@@ -9,8 +9,8 @@
  */
 
 import { configFromEnv, Hub } from '@ssehub/core';
-import { clusterFromEnv } from '@ssehub/redis';
 import { sseHandler } from '@ssehub/h3';
+import { clusterFromEnv } from '@ssehub/redis';
 import { H3, serve } from 'h3';
 
 const config = configFromEnv(process.env);

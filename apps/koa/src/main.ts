@@ -10,8 +10,8 @@
 
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
-import { clusterFromEnv } from '@ssehub/redis';
 import { sseHandler } from '@ssehub/koa';
+import { clusterFromEnv } from '@ssehub/redis';
 import Koa from 'koa';
 import compress from 'koa-compress';
 

@@ -10,8 +10,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
-import { clusterFromEnv } from '@ssehub/redis';
 import { sseHandler } from '@ssehub/node';
+import { clusterFromEnv } from '@ssehub/redis';
 
 const config = configFromEnv(process.env);
 // REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
