@@ -1,5 +1,5 @@
 /**
- * The Bun example: the reference routes of @ssehub/fetch on an in-memory hub, on Bun.serve.
+ * The Bun example: the reference routes of @ssehub/fetch on an in-memory hub (or a Redis cluster with REDIS_URL), on Bun.serve.
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-bun start
  *
@@ -10,12 +10,18 @@
 
 import { configFromEnv, Hub } from '@ssehub/core';
 import { sseHandler } from '@ssehub/fetch';
+import { clusterFromEnv } from '@ssehub/redis';
 import type { BunServer } from './bun.js';
 
 declare const Bun: import('./bun.js').Bun;
 
 const config = configFromEnv(Bun.env);
-const hub = new Hub(config.hub);
+// REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
+// without it the hub is in memory.
+const cluster = clusterFromEnv(Bun.env);
+const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
+cluster?.report(hub);
+await cluster?.ready();
 const handle = sseHandler(hub, config.handler);
 
 const server: BunServer = Bun.serve({
