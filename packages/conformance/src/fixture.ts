@@ -292,9 +292,10 @@ export async function startFixture(
   const [first, ...rest] = fixture.command as [string, ...string[]];
   const command = first === fixture.runtime ? binary.path : first;
   const base: Record<string, string | undefined> = {};
-  // The dev shell's SSE_* settings must not leak into a fixture.
+  // The dev shell's SSE_* settings must not leak into a fixture, nor REDIS_URL: it would join
+  // every instance to one cluster, and the checks count deliveries per instance.
   for (const [key, value] of Object.entries(process.env))
-    if (!key.startsWith('SSE_')) base[key] = value;
+    if (!key.startsWith('SSE_') && key !== 'REDIS_URL') base[key] = value;
   const port = fixture.freePort ? String(await freePort()) : '0';
   const child = spawn(command, rest, {
     cwd: fixture.cwd,
