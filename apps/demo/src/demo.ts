@@ -21,8 +21,17 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configFromEnv, type Env, encodeEvent, Hub, signJwt, typedEvent } from '@ssehub/core';
+import {
+  type Connection,
+  configFromEnv,
+  type Env,
+  encodeEvent,
+  Hub,
+  signJwt,
+  typedEvent,
+} from '@ssehub/core';
 import { sseHandler } from '@ssehub/node';
+import { clusterFromEnv } from '@ssehub/redis';
 import type { DemoConfig, DemoEvents, Standing } from './events.js';
 
 export interface DemoOptions {
@@ -37,6 +46,8 @@ export interface DemoOptions {
 export interface Demo {
   readonly hub: Hub<DemoEvents>;
   readonly server: Server;
+  /** Resolves once the hub can take sends (at once in memory; with REDIS_URL, once linked). */
+  readonly ready: Promise<void>;
   /** Stops the simulators, ends every stream (browsers reconnect elsewhere) and the server. */
   close(): Promise<void>;
 }
@@ -74,17 +85,32 @@ export function createDemo(options: DemoOptions = {}): Demo {
   const report = (error: unknown, context: string) =>
     console.error(`ssehub demo: ${context}:`, error instanceof Error ? error.message : error);
 
+  // REDIS_URL joins this process to a cluster of hubs (sends, kicks and replay reach clients on
+  // any process); without it the hub is in memory.
+  const cluster = clusterFromEnv(env);
+
+  /**
+   * Tells the page where the replay ends: a `live` event written to this connection only (kept out
+   * of the history) once the hub has queued what it replays. The in-memory history replays inside
+   * `hub.connect`, so that is before `onConnect` runs; a shared history answers later, while the
+   * hub holds live events back (`held`).
+   */
+  const markLive = (connection: Connection) => {
+    if (connection.isClosed) return;
+    if (connection.held !== undefined) {
+      setTimeout(markLive, 5, connection);
+      return;
+    }
+    connection.push(
+      encodeEvent({ event: 'live', data: { connectionId: connection.connectionId } }),
+    );
+  };
+
   const hub: Hub<DemoEvents> = new Hub<DemoEvents>({
     ...config.hub,
+    ...cluster?.hubOptions,
     onConnect(connection) {
-      // The in-memory history replays synchronously inside `hub.connect`, so when this hook runs
-      // the replay is already queued: a marker written now tells the page where it ends. (It is
-      // written to this connection only and kept out of the history.)
-      if (connection.held === undefined) {
-        connection.push(
-          encodeEvent({ event: 'live', data: { connectionId: connection.connectionId } }),
-        );
-      }
+      markLive(connection);
       const { group, id } = connection;
       if (hub.connectionsOf(group, id) === 1) {
         hub
@@ -103,6 +129,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
     onError: report,
   });
   const sse = sseHandler(hub, config.handler);
+  cluster?.report(hub);
+  const ready = cluster ? cluster.ready() : Promise.resolve();
 
   // ---------------------------------------------------------------- challenge simulator
 
@@ -295,6 +323,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
   return {
     hub,
     server,
+    ready,
     close() {
       closing ??= (async () => {
         clearInterval(challengeTimer);

@@ -3,7 +3,8 @@
  * with SSE_SECRET and SSE_PUBLISH_KEY streams need a token while the publisher key stays on the
  * server. SIGTERM ends the streams and the process.
  */
-import { connect } from 'node:net';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type DemoProcess, startDemo } from './test-support.js';
 
@@ -11,12 +12,17 @@ const SECRET = 'demo-test-secret';
 const KEY = 'demo-test-publisher-key';
 
 /** Reads a stream until `until` appears in it (or the timeout), then cancels it. */
-async function readStream(url: string, until: string, timeoutMs = 5_000): Promise<string> {
+async function readStream(
+  url: string,
+  until: string,
+  timeoutMs = 5_000,
+  headers: Record<string, string> = {},
+): Promise<string> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   let text = '';
   try {
-    const response = await fetch(url, { signal: controller.signal });
+    const response = await fetch(url, { signal: controller.signal, headers });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const decoder = new TextDecoder();
@@ -196,5 +202,101 @@ describe('the demo server at SIGTERM', () => {
     expect(received).toEqual(received.map((_, k) => k));
     // The chunked terminator: the stream ended cleanly, so a browser reconnects.
     expect(raw.endsWith('0\r\n\r\n')).toBe(true);
+  });
+});
+
+function redisServer(): string | undefined {
+  try {
+    return (
+      execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim() ||
+      undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+const REDIS_SERVER = redisServer();
+
+describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL', () => {
+  let redis: ChildProcess;
+  let a: DemoProcess;
+  let b: DemoProcess;
+
+  beforeAll(async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const address = probe.address();
+        probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
+    });
+    redis = spawn(
+      REDIS_SERVER!,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const env = { REDIS_URL: `redis://127.0.0.1:${port}`, SSE_REDIS_PREFIX: `demo-test-${port}` };
+    // startDemo waits for the printed URL, which comes once the cluster link is ready.
+    for (let tries = 0; tries < 100; tries++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.end();
+          resolve(true);
+        });
+        socket.on('error', () => resolve(false));
+      });
+      if (up) break;
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    [a, b] = await Promise.all([startDemo(env), startDemo(env)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    redis?.kill();
+  });
+
+  test('a send, a kick and a replay cross processes', async () => {
+    const stream = `${a.url}/api/v1/sse/stream/challenge_5/ann`;
+    const reached = readStream(stream, 'cross-node');
+    await expect
+      .poll(
+        async () => (await (await fetch(`${a.url}/demo/presence?group=challenge_5`)).json()).online,
+      )
+      .toEqual(['ann']);
+    const send = (content: string) =>
+      post(`${b.url}/demo/admin/publish`, {
+        group: 'challenge_5',
+        id: 'ann',
+        event: 'notification',
+        data: { title: 'From b', content },
+      });
+    expect((await send('cross-node')).status).toBe(200);
+    expect(await reached).toContain('cross-node');
+
+    // Kicked through b, from a.
+    const kicked = readStream(stream, 'never sent', 10_000);
+    await expect
+      .poll(async () => (await (await fetch(`${a.url}/demo/admin/info`)).json()).data.clientCount)
+      .toBe(1);
+    await post(`${b.url}/demo/admin/disconnect/challenge_5/ann`, {});
+    const before = await kicked;
+    const lastId = [...before.matchAll(/^id: (.+)$/gm)].at(-1)?.[1];
+    expect(lastId).toBeDefined();
+
+    // Sent while away; replayed on b from the shared history, before the live marker.
+    expect((await send('while-away')).status).toBe(200);
+    const after = await readStream(
+      `${b.url}/api/v1/sse/stream/challenge_5/ann`,
+      'event: live',
+      5_000,
+      {
+        'last-event-id': lastId!,
+      },
+    );
+    expect(after).toContain('while-away');
+    expect(after.indexOf('while-away')).toBeLessThan(after.indexOf('event: live'));
   });
 });

@@ -1,6 +1,7 @@
 /**
- * Starts the demo: `PORT` (default 3000; 0 picks a free one), `HOST` (default 127.0.0.1), and the
- * `SSE_*` variables every ssehub app reads (`SSE_SECRET`, `SSE_PUBLISH_KEY`, ...).
+ * Starts the demo: `PORT` (default 3000; 0 picks a free one), `HOST` (default 127.0.0.1), the
+ * `SSE_*` variables every ssehub app reads (`SSE_SECRET`, `SSE_PUBLISH_KEY`, ...), and `REDIS_URL`
+ * to join a cluster of hubs instead of running in memory.
  */
 import { createDemo } from './demo.js';
 
@@ -28,6 +29,9 @@ demo.server.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 
+if (process.env.REDIS_URL) console.log('ssehub demo: joining the Redis cluster at REDIS_URL...');
+await demo.ready;
+
 demo.server.listen(port, host, () => {
   const address = demo.server.address();
   const actual = typeof address === 'object' && address ? address.port : port;
@@ -35,6 +39,7 @@ demo.server.listen(port, host, () => {
   const notes = [
     process.env.SSE_SECRET ? 'stream tokens on (SSE_SECRET)' : '',
     process.env.SSE_PUBLISH_KEY ? 'publisher key on (SSE_PUBLISH_KEY)' : '',
+    process.env.REDIS_URL ? 'Redis cluster (REDIS_URL)' : '',
   ].filter(Boolean);
   console.log(
     `ssehub demo: http://${shown.includes(':') ? `[${shown}]` : shown}:${actual}${notes.length ? `  (${notes.join(', ')})` : ''}`,
