@@ -13,6 +13,7 @@ const phase = (rate: number, cpuPerDelivery: number): PhaseMetrics => ({
   ms: 10,
   cpuPerDelivery,
   loadgenCpuPerDelivery: 1,
+  stale: 0,
 });
 
 const result = (name: string, rate: number, rss: number, cpu: number): ServerResult => ({

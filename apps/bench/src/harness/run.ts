@@ -22,6 +22,8 @@ export interface PhaseMetrics {
   ms: number;
   /** Server CPU time (user + system) per delivery, in µs: robust to other load on the machine. */
   cpuPerDelivery: number;
+  /** Events of earlier phases that arrived during this one (the server was still catching up). */
+  stale: number;
   /** Load generators' CPU time per delivery, in µs (all worker processes together). */
   loadgenCpuPerDelivery: number;
 }
@@ -78,6 +80,7 @@ function metrics(startedAt: number, results: PhaseResult[], cpuMicros: number): 
     max: lat.max,
     ms,
     cpuPerDelivery: received > 0 ? cpuMicros / received : Number.NaN,
+    stale: results.reduce((sum, r) => sum + r.stale, 0),
     loadgenCpuPerDelivery:
       received > 0 ? results.reduce((sum, r) => sum + r.cpuMicros, 0) / received : Number.NaN,
   };
@@ -87,7 +90,7 @@ function describe(m: PhaseMetrics): string {
   const missing = m.expected - m.received;
   return (
     `${Math.round(m.rate).toLocaleString('en-US')}/s, p50 ${m.p50.toFixed(2)} ms, ` +
-    `p99 ${m.p99.toFixed(2)} ms, CPU µs/delivery server ${m.cpuPerDelivery.toFixed(2)} load-gen ${m.loadgenCpuPerDelivery.toFixed(2)}${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
+    `p99 ${m.p99.toFixed(2)} ms, CPU µs/delivery server ${m.cpuPerDelivery.toFixed(2)} load-gen ${m.loadgenCpuPerDelivery.toFixed(2)}${m.stale > 0 ? `, ${m.stale} late events of earlier phases` : ''}${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
   );
 }
 
