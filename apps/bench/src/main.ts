@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       .join(
         ' ',
       )} (1/5/15-minute load average at start; other work on the machine skews throughput)`,
-    `mode        ${config.quick ? 'quick' : 'full'}${config.only.length ? `, only ${config.only.join(',')}` : ''}`,
+    `mode        ${config.quick ? 'quick' : 'full'}${config.pin ? ', pinned (server CPU 0, load generators CPU 1)' : ''}${config.only.length ? `, only ${config.only.join(',')}` : ''}`,
     `clients     ${config.clients} over ${Math.ceil(config.clients / config.clientsPerWorker)} load-generator processes (${config.clientsPerWorker} each, ${config.connectBatch} connects at a time), ${config.groups} groups`,
     `payload     ~${config.payloadSize + 40} bytes of JSON data per event`,
     `burst       ${config.burstEvents} broadcasts at once, ${config.burstRepeats} run(s), median reported; ${config.warmupEvents} warm-up broadcasts first`,

@@ -28,11 +28,14 @@ export interface BenchConfig {
   outDir: string;
   /** Write a V8 CPU profile of each Node server (`--cpu-prof`) and print its hottest frames. */
   profile: boolean;
+  /** Pin the server to CPU 0 and the load generators to CPU 1 (`taskset`), once connected. */
+  pin: boolean;
 }
 
 export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
   quick: false,
   profile: false,
+  pin: false,
   clients: 10_000,
   clientsPerWorker: 5_000,
   connectBatch: 500,
@@ -83,7 +86,7 @@ const NUMERIC: Record<string, keyof BenchConfig> = {
   '--quiet-wait-ms': 'quietWaitMs',
 };
 
-export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--profile] [--out dir] [--render run.json]
+export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--profile] [--pin] [--out dir] [--render run.json]
   ${Object.keys(NUMERIC).join(' N, ')} N`;
 
 /** Parses argv (without node and script). Throws on unknown flags. */
@@ -110,6 +113,7 @@ export function parseArgs(
     if (flag === '--list') config.list = true;
     else if (flag === '--render') config.render = value();
     else if (flag === '--profile') config.profile = true;
+    else if (flag === '--pin') config.pin = true;
     else if (flag === '--only') config.only = value().split(',').filter(Boolean);
     else if (flag === '--out') config.outDir = value();
     else if (flag !== undefined && flag in NUMERIC) {

@@ -144,6 +144,11 @@ export class LoadGenerator {
     return { trigger: triggered, results: collected.filter((r): r is PhaseResult => !!r) };
   }
 
+  /** Process ids of the workers. */
+  pids(): (number | undefined)[] {
+    return this.workers.map((w) => w.pid);
+  }
+
   async close(): Promise<void> {
     await Promise.all(
       this.workers.map(

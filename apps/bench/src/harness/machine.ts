@@ -1,4 +1,5 @@
 /** How busy the machine is with other work, so a run can wait for quiet and report what it saw. */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 function cpuTicks(): { busy: number; total: number } | undefined {
@@ -33,4 +34,17 @@ export async function waitForQuiet(threshold: number, maxWaitMs: number): Promis
   let busy = await cpuBusy();
   while (busy > threshold && Date.now() < deadline) busy = await cpuBusy();
   return busy;
+}
+
+/**
+ * Pins a process and all its threads to one CPU with `taskset` (`--pin`). Returns false where
+ * that is not possible (no taskset, not Linux).
+ */
+export function pinToCpu(pid: number | undefined, cpu: number): boolean {
+  if (pid === undefined) return false;
+  const out = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], {
+    stdio: 'ignore',
+    timeout: 5_000,
+  });
+  return out.status === 0;
 }

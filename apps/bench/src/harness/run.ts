@@ -5,7 +5,7 @@ import type { PhaseResult } from '../loadgen/protocol.js';
 import type { MemoryStats } from '../servers/control.js';
 import type { BenchConfig } from './config.js';
 import { LoadGenerator } from './loadgen.js';
-import { waitForQuiet } from './machine.js';
+import { pinToCpu, waitForQuiet } from './machine.js';
 import { readNewestProfile, type SelfTime, selfTimes } from './profile.js';
 import { type ServerProcess, startServer } from './server-process.js';
 import { runtimeArgs, runtimeBinary, type ServerSpec } from './servers.js';
@@ -152,6 +152,13 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       const { clients } = await server.call<{ clients: number }>('/bench/clients');
       if (clients >= config.clients) break;
       await sleep(100);
+    }
+
+    if (config.pin) {
+      // One core for the server, one for the load generators: less scheduler noise between them.
+      const pinned =
+        pinToCpu(server.child.pid, 0) && loadgen.pids().every((pid) => pinToCpu(pid, 1));
+      if (!pinned) log('  note: --pin failed (is taskset installed?); running unpinned');
     }
 
     // Memory per connection.
