@@ -11,7 +11,7 @@ import { report, sleep, until } from './harness/report.js';
 import { runSlowConsumers } from './scenarios/slow-consumers.js';
 
 /** Baseline and loaded phases alternate this many times; the median ratio is asserted. */
-const ROUNDS = 6;
+const ROUNDS = 8;
 const MAX_EVENTS = 32;
 const MAX_BYTES = 64 * 1024;
 /** Node's writable high-water mark: what a socket holds before `write` returns false. */
@@ -36,7 +36,7 @@ describe.sequential('slow consumers', () => {
     const result = await runSlowConsumers({
       ...common,
       policy: 'disconnect',
-      phaseMs: 4_000,
+      phaseMs: 3_500,
       rounds: ROUNDS,
     });
     // Fast clients: every event, in order, never disconnected.

@@ -106,9 +106,12 @@ function launch(
   ipc: boolean,
   options: StartOptions,
 ): Promise<ServerProcess> {
+  // A REDIS_URL of the environment (CI sets one for @ssehub/redis) would turn the fixture and
+  // apps/demo into cluster nodes sharing one Redis: only the test that wants it passes one.
+  const { REDIS_URL: _inherited, ...inherited } = process.env;
   const child = spawn(command, args, {
     cwd,
-    env: { ...process.env, NODE_ENV: 'production', ...env },
+    env: { ...inherited, NODE_ENV: 'production', ...env },
     stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
