@@ -6,6 +6,7 @@ import {
   type HubRequest,
   type HubResponse,
   type PlainResponse,
+  utf8Header,
 } from './http.js';
 import { Hub } from './hub.js';
 import { signJwt } from './jwt.js';
@@ -129,6 +130,30 @@ describe('stream route', () => {
     await tick();
     expect(viaHeader.sink.appEvents.map((e) => e.data)).toEqual(['two']);
     expect(viaQuery.sink.appEvents.map((e) => e.data)).toEqual(['two']);
+  });
+});
+
+describe('utf8Header', () => {
+  it('re-reads latin1-decoded UTF-8 bytes, and leaves ASCII and non-UTF-8 values alone', () => {
+    const latin1 = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+    expect(utf8Header(latin1('évé-😀-1'))).toBe('évé-😀-1');
+    expect(utf8Header('plain-1')).toBe('plain-1');
+    expect(utf8Header('\xff\xfe')).toBe('\xff\xfe');
+    expect(utf8Header('already ünïcode 😀')).toBe('already ünïcode 😀');
+  });
+
+  it('a non-ASCII event id survives the Last-Event-ID header', async () => {
+    const t = setup();
+    const first = await t.stream('/api/v1/sse/stream/g/a');
+    await t.hub.broadcast({ data: 'one', id: 'évé-1' });
+    await t.hub.broadcast({ data: 'two', id: 'évé-2' });
+    const header = String.fromCharCode(...new TextEncoder().encode('évé-1'));
+    const again = await t.stream('/api/v1/sse/stream/g/a', {
+      headers: { 'last-event-id': header },
+    });
+    await tick();
+    expect(first.sink.appEvents).toHaveLength(2);
+    expect(again.sink.appEvents.map((e) => e.data)).toEqual(['two']);
   });
 });
 

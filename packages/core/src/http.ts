@@ -163,6 +163,25 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'service_unavailable',
 };
 
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header value as the browser meant it. Browsers send `Last-Event-ID` as UTF-8 bytes, and
+ * node:http, undici, Bun and Deno hand header bytes over as latin1 characters: re-read those bytes
+ * as UTF-8 (values that are not valid UTF-8 stay as they are).
+ */
+export function utf8Header(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
+  if (!/[^\x00-\x7f]/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  const bytes = new Uint8Array(value.length);
+  for (let i = 0; i < value.length; i++) bytes[i] = value.charCodeAt(i);
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    return value;
+  }
+}
+
 /** Compares two strings without an early exit on the first difference. */
 export function timingSafeEqual(a: string, b: string): boolean {
   const length = Math.max(a.length, b.length);
@@ -285,8 +304,11 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (typeof group !== 'string') return group;
     const id = checkName(idRaw, 'id');
     if (typeof id !== 'string') return id;
+    const header = request.headers.get('last-event-id');
     const lastEventId =
-      request.headers.get('last-event-id') ?? url.searchParams.get('lastEventId') ?? undefined;
+      (header == null ? undefined : utf8Header(header)) ??
+      url.searchParams.get('lastEventId') ??
+      undefined;
     if (lastEventId !== undefined && !LAST_EVENT_ID.test(lastEventId)) {
       return jsonError(
         400,

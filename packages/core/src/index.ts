@@ -44,6 +44,7 @@ export {
   type PlainResponse,
   type StreamResponse,
   timingSafeEqual,
+  utf8Header,
 } from './http.js';
 export {
   type Broker,
