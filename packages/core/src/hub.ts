@@ -357,7 +357,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     if (this.#connections.size === 0) this.#stopTimers();
     if (reason !== 'client-closed' && reason !== 'error') {
       try {
-        connection.sink.close();
+        connection.sink.close(reason);
       } catch (closeError) {
         this.#error(closeError, 'sink.close');
       }

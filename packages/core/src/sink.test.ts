@@ -36,6 +36,21 @@ describe('createStreamSink', () => {
     await hub.close();
   });
 
+  it('aborts the body of a client closed as slow, instead of a graceful end it would never read', async () => {
+    const hub = new Hub({ maxQueuedEvents: 2 });
+    const { stream, sink, bind } = createStreamSink({ highWaterMark: 16 });
+    bind(hub.connect(sink, { group: 'g', id: 'a' }));
+    for (let i = 0; i < 10; i++) await hub.broadcast(newEvent('x'.repeat(100)));
+    expect(hub.info().counters.slowDisconnects).toBe(1);
+    const reader = stream.getReader();
+    await expect(
+      (async () => {
+        for (;;) if ((await reader.read()).done) return 'ended';
+      })(),
+    ).rejects.toThrow(/slow/);
+    await hub.close();
+  });
+
   it('reports a cancelled stream as client-closed', async () => {
     const reasons: string[] = [];
     const hub = new Hub({ onDisconnect: (_c, reason) => reasons.push(reason) });

@@ -1,3 +1,5 @@
+import type { DisconnectReason } from './connection.js';
+
 /**
  * The transport boundary: how the hub writes to one HTTP response.
  *
@@ -15,10 +17,11 @@ export interface Sink {
    */
   write(chunk: Uint8Array): boolean;
   /**
-   * Ends the response after what was written. Called at most once, and not at all when the
-   * adapter reported `closed()` first.
+   * Ends the response. Called at most once, and not at all when the adapter reported `closed()`
+   * first. For `slow` and `stalled` the peer is not reading, so a graceful end would never be
+   * read either: abort the connection. Otherwise end it after what was written.
    */
-  close(): void;
+  close(reason: DisconnectReason): void;
 }
 
 /** The hub's side of one connection, as an adapter sees it. */
@@ -83,11 +86,14 @@ export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
       }
       return (controller.desiredSize ?? 0) > 0;
     },
-    close() {
+    close(reason) {
       if (done) return;
       done = true;
       try {
-        controller.close();
+        // A peer that does not read would never get to a graceful end: abort the body instead.
+        if (reason === 'slow' || reason === 'stalled') {
+          controller.error(new Error(`ssehub closed a ${reason} stream`));
+        } else controller.close();
       } catch {
         // Already errored or cancelled by the consumer: nothing left to end.
       }

@@ -20,6 +20,7 @@ import {
   type HubResponse,
   jsonError,
   type PlainResponse,
+  type StreamResponse,
 } from '@ssehub/core';
 
 // ---------------------------------------------------------------- types
@@ -100,35 +101,8 @@ export function sseHandler<M extends EventMap = AnyEvents>(
           request,
         );
       case 'response':
-        return toResponse(result, request);
-      case 'stream': {
-        const headers = streamHeaders(result.headers);
-        // HEAD gets the stream's headers and no connection: nobody would ever read it.
-        if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
-        const { stream, sink, bind } = createStreamSink({ highWaterMark });
-        // Bun and Deno report a client that went away through the signal as well as by
-        // cancelling the body; either one releases the connection (the second is a no-op).
-        const signal = request.signal as AbortSignal | undefined;
-        const onAbort = () => connection.closed();
-        let connection: ReturnType<typeof result.connect>;
-        try {
-          connection = result.connect({
-            write: (chunk) => sink.write(chunk),
-            close() {
-              // Deno also aborts the signal once a response is complete: not a client leaving.
-              signal?.removeEventListener('abort', onAbort);
-              sink.close();
-            },
-          });
-        } catch {
-          // The hub closed between routing and connecting (shutdown).
-          return toResponse(jsonError(503, 'The hub is closed.'), request);
-        }
-        bind(connection);
-        if (signal?.aborted) connection.closed();
-        else signal?.addEventListener('abort', onAbort, { once: true });
-        return new Response(stream, { status: result.status, headers });
-      }
+      case 'stream':
+        return toFetchResponse(result, request, highWaterMark);
     }
   };
 }
@@ -178,6 +152,44 @@ export async function readBody(request: Request, limit: number): Promise<string>
     offset += chunk.byteLength;
   }
   return decoder.decode(bytes);
+}
+
+/**
+ * Core's answer as a fetch `Response`: a plain answer as it is, an admitted stream as a body over
+ * core's pull-based stream sink (backpressure from the consumer's reads). A client that leaves
+ * cancels the body or aborts `request.signal` (Bun, Deno): either releases the connection.
+ * Shared by the fetch and h3 adapters.
+ */
+export function toFetchResponse(
+  result: PlainResponse | StreamResponse,
+  request: Request,
+  highWaterMark?: number,
+): Response {
+  if (result.kind === 'response') return toResponse(result, request);
+  const headers = streamHeaders(result.headers);
+  // HEAD gets the stream's headers and no connection: nobody would ever read it.
+  if (request.method === 'HEAD') return new Response(null, { status: 200, headers });
+  const { stream, sink, bind } = createStreamSink({ highWaterMark });
+  const signal = request.signal as AbortSignal | undefined;
+  const onAbort = () => connection.closed();
+  let connection: ReturnType<typeof result.connect>;
+  try {
+    connection = result.connect({
+      write: (chunk) => sink.write(chunk),
+      close(reason) {
+        // Deno also aborts the signal once a response is complete: not a client leaving.
+        signal?.removeEventListener('abort', onAbort);
+        sink.close(reason);
+      },
+    });
+  } catch {
+    // The hub closed between routing and connecting (shutdown).
+    return toResponse(jsonError(503, 'The hub is closed.'), request);
+  }
+  bind(connection);
+  if (signal?.aborted) connection.closed();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return new Response(stream, { status: result.status, headers });
 }
 
 function toResponse(result: PlainResponse, request: Request): Response {

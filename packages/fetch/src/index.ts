@@ -5,5 +5,6 @@ export {
   type FetchRequestInfo,
   readBody,
   sseHandler,
+  toFetchResponse,
   toHubRequest,
 } from './fetch.js';

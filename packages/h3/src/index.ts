@@ -4,4 +4,4 @@ export type {
   CorsOptions,
   HandlerOptions,
 } from '@ssehub/core';
-export { type H3HandlerOptions, readBody, sseHandler, toHubRequest } from './h3.js';
+export { type H3HandlerOptions, sseHandler, toHubRequest } from './h3.js';

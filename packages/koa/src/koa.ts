@@ -15,7 +15,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type AnyEvents,
-  BodyTooLargeError,
   createHandler,
   type EventMap,
   type HandlerOptions,
@@ -23,9 +22,8 @@ import {
   type HubRequest,
   type HubResponse,
   type PlainResponse,
-  type Sink,
-  type StreamResponse,
 } from '@ssehub/core';
+import { openNodeStream, readNodeBody } from '@ssehub/node';
 
 // ---------------------------------------------------------------- types
 
@@ -91,7 +89,7 @@ export function sseHandler<M extends EventMap = AnyEvents>(
         return;
       case 'stream':
         ctx.respond = false;
-        openStream(ctx.req, ctx.res, response);
+        openNodeStream(ctx.req, ctx.res, response);
         return;
     }
   };
@@ -115,72 +113,18 @@ export function toHubRequest(ctx: KoaContext, state = { abandoned: false }): Hub
   };
 }
 
-const tooLarge = (limit: number) =>
-  new BodyTooLargeError(`The body is larger than ${limit} bytes.`);
-
 /**
- * Reads the request body as text, at most `limit` bytes, or takes what a body parser left. Past
- * the limit it stops reading and sets `state.abandoned`: the answer then closes the connection
- * instead of draining the unread rest.
+ * Reads the request body as text, at most `limit` bytes, or takes what a body parser left in
+ * `ctx.request.body`. Past the limit it stops reading and sets `state.abandoned`: the answer then
+ * closes the connection instead of draining the unread rest.
  */
 export function readBody(
   ctx: KoaContext,
   limit: number,
   state: { abandoned: boolean } = { abandoned: false },
 ): Promise<string> {
-  const req = ctx.req;
   const parsed = ctx.request.body;
-  if (parsed !== undefined || req.readableEnded) {
-    const text =
-      parsed === undefined
-        ? ''
-        : typeof parsed === 'string'
-          ? parsed
-          : parsed instanceof Uint8Array
-            ? Buffer.from(parsed).toString('utf8')
-            : JSON.stringify(parsed);
-    return Buffer.byteLength(text) > limit
-      ? Promise.reject(tooLarge(limit))
-      : Promise.resolve(text);
-  }
-  if (Number(req.headers['content-length']) > limit) {
-    state.abandoned = true;
-    return Promise.reject(tooLarge(limit));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        state.abandoned = true;
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size).toString('utf8'));
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    const onAborted = () => onError(new Error('The request was aborted.'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
-  });
+  return readNodeBody(ctx.req, limit, state, parsed === undefined ? undefined : { value: parsed });
 }
 
 function respondPlain(ctx: KoaContext, response: PlainResponse, close: boolean): void {
@@ -189,44 +133,4 @@ function respondPlain(ctx: KoaContext, response: PlainResponse, close: boolean):
   if (close) ctx.set('connection', 'close');
   // Koa keeps the Content-Type set above, and drops the body itself for HEAD, 204 and 304.
   ctx.body = response.body === '' ? null : response.body;
-}
-
-/** Writes the stream's head and connects a sink over the raw response (as @ssehub/node does). */
-function openStream(req: IncomingMessage, res: ServerResponse, response: StreamResponse): void {
-  // The client may have gone while authorize was running: then there is nothing to open.
-  if (res.destroyed || req.socket.destroyed) return;
-  // Headers upstream middleware set through ctx.set() are already on `res` and are kept.
-  res.writeHead(response.status, response.headers);
-  if (req.method === 'HEAD') {
-    res.end();
-    return;
-  }
-  res.flushHeaders();
-  const socket = req.socket;
-  // Events are small and latency matters: no Nagle. No inactivity timeout on a stream either
-  // (server.timeout): the hub's heartbeat and stall sweep own its lifetime.
-  socket.setNoDelay(true);
-  socket.setTimeout(0);
-  const sink: Sink = {
-    write(chunk) {
-      try {
-        return res.write(chunk);
-      } catch {
-        return false;
-      }
-    },
-    close() {
-      res.end();
-    },
-  };
-  let connection: ReturnType<StreamResponse['connect']>;
-  try {
-    connection = response.connect(sink);
-  } catch {
-    // The hub closed between admitting the request and now.
-    res.end();
-    return;
-  }
-  res.on('drain', () => connection.drain());
-  res.on('close', () => connection.closed());
 }

@@ -147,7 +147,10 @@ describe('sseHandler on node:http', () => {
   });
 
   test('backpressure: a client that stops reading is disconnected as slow', async () => {
-    const { hub, url } = await start({ maxQueuedEvents: 4, slowClientPolicy: 'disconnect' });
+    const { hub, server, url } = await start({
+      maxQueuedEvents: 4,
+      slowClientPolicy: 'disconnect',
+    });
     const stream = await openStream(`${url}/stream/g/slow`);
     await stream.waitForEvent((e) => e.event === 'connected');
     stream.response.pause();
@@ -157,6 +160,11 @@ describe('sseHandler on node:http', () => {
     }
     expect(hub.info().counters.slowDisconnects).toBe(1);
     expect(hub.connectionCount).toBe(0);
+    // The server lets go of the socket at once: a client that does not read would never read a
+    // graceful end either.
+    const sockets = () =>
+      new Promise<number>((resolve) => server.getConnections((_e, n) => resolve(n)));
+    await expect.poll(sockets, { timeout: 5_000 }).toBe(0);
     // What was buffered is still delivered, then the response ends (the client reconnects).
     stream.response.resume();
     await waitFor(() => stream.ended, 10_000, 'the response to end');

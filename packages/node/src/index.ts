@@ -117,7 +117,7 @@ export function sseHandler<M extends EventMap = AnyEvents>(
           case 'stream':
             // A closing hub admits no stream: 503 before any header goes out.
             if (hub.closed) writePlain(res, jsonError(503, 'The hub is closed.'));
-            else openStream(req, res, response);
+            else openNodeStream(req, res, response);
             return;
         }
       } catch (error) {
@@ -145,39 +145,46 @@ function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubReq
     },
     httpVersion: req.httpVersion,
     remoteAddress: req.socket?.remoteAddress,
-    readBody: (limit) => readBody(req, limit, state),
+    // A body parser may have got there first (express.json(), express.text(), express.raw()).
+    readBody: (limit) =>
+      readNodeBody(
+        req,
+        limit,
+        state,
+        req._body === true || req.readableEnded ? { value: req.body } : undefined,
+      ),
   };
 }
 
 /**
- * Reads the request body as text, at most `limit` bytes. Past the limit it stops reading and
- * rejects with `BodyTooLargeError`; `state.abandoned` then asks for `Connection: close`, so Node
- * drops the unread rest with the socket instead of draining it.
+ * Reads a node:http request body as text, at most `limit` bytes. Past the limit it stops reading
+ * and rejects with `BodyTooLargeError`; `state.abandoned` then asks for `Connection: close`, so
+ * Node drops the unread rest with the socket instead of draining it. `parsed` is a body that a
+ * parser already consumed (express.json(), koa-bodyparser): it is used instead of the stream.
+ * Shared by the node:http, Koa and h3 adapters.
  */
-function readBody(
-  req: ParsedRequest,
+export function readNodeBody(
+  req: IncomingMessage,
   limit: number,
-  state: { abandoned: boolean },
+  state: { abandoned: boolean } = { abandoned: false },
+  parsed?: { readonly value: unknown },
 ): Promise<string> {
-  if (req._body === true || req.readableEnded) {
-    // A body parser got there first (express.json(), express.text(), express.raw()).
-    const parsed = req.body;
+  const tooLarge = () => new BodyTooLargeError(`The body is larger than ${limit} bytes.`);
+  if (parsed !== undefined || req.readableEnded) {
+    const value = parsed?.value;
     const text =
-      parsed === undefined
+      value === undefined
         ? ''
-        : typeof parsed === 'string'
-          ? parsed
-          : parsed instanceof Uint8Array
-            ? Buffer.from(parsed).toString('utf8')
-            : JSON.stringify(parsed);
-    return Buffer.byteLength(text) > limit
-      ? Promise.reject(new BodyTooLargeError(`The body is larger than ${limit} bytes.`))
-      : Promise.resolve(text);
+        : typeof value === 'string'
+          ? value
+          : value instanceof Uint8Array
+            ? Buffer.from(value).toString('utf8')
+            : JSON.stringify(value);
+    return Buffer.byteLength(text) > limit ? Promise.reject(tooLarge()) : Promise.resolve(text);
   }
-  const declared = Number(req.headers['content-length']);
-  if (declared > limit) {
+  if (Number(req.headers['content-length']) > limit) {
     state.abandoned = true;
-    return Promise.reject(new BodyTooLargeError(`The body is larger than ${limit} bytes.`));
+    return Promise.reject(tooLarge());
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -194,7 +201,7 @@ function readBody(
         cleanup();
         req.pause();
         state.abandoned = true;
-        reject(new BodyTooLargeError(`The body is larger than ${limit} bytes.`));
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);
@@ -229,10 +236,35 @@ function writePlain(res: ServerResponse, response: PlainResponse, close = false)
   res.end(response.body);
 }
 
-function openStream(req: IncomingMessage, res: ServerResponse, response: StreamResponse): void {
+/** Options of `openNodeStream`. */
+export interface NodeStreamOptions {
+  /** Headers set earlier (by other middleware) to send along; the stream's own headers win. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * After the server ends a stream (kick, shutdown), how long a client that is behind gets to
+   * read the rest before its socket is destroyed, in ms (default 10 000).
+   */
+  readonly endTimeoutMs?: number;
+}
+
+/**
+ * Writes an admitted stream straight to a node:http `ServerResponse`: head flushed at once, no
+ * Nagle, no inactivity timeout, `res.write()`'s return value as backpressure and `'drain'` to
+ * release it. A client closed as `slow` or `stalled` is not reading, so its socket is destroyed;
+ * other ends are graceful, bounded by `endTimeoutMs`. Shared by the node:http, Koa and h3 adapters.
+ */
+export function openNodeStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  response: StreamResponse,
+  options: NodeStreamOptions = {},
+): void {
   // The client may have gone while authorize was running: then there is nothing to open.
-  if (res.destroyed || req.socket.destroyed) return;
-  res.writeHead(response.status, response.headers);
+  if (res.destroyed || req.socket.destroyed) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(response.status, { ...options.headers, ...response.headers });
   if (req.method === 'HEAD') {
     res.end();
     return;
@@ -243,6 +275,7 @@ function openStream(req: IncomingMessage, res: ServerResponse, response: StreamR
   // (server.timeout / server.setTimeout()): the hub's heartbeat and stall sweep own its lifetime.
   socket.setNoDelay(true);
   socket.setTimeout(0);
+  const endTimeoutMs = options.endTimeoutMs ?? 10_000;
   const sink: Sink = {
     write(chunk) {
       try {
@@ -251,8 +284,15 @@ function openStream(req: IncomingMessage, res: ServerResponse, response: StreamR
         return false;
       }
     },
-    close() {
+    close(reason) {
+      if (reason === 'slow' || reason === 'stalled') {
+        res.destroy();
+        return;
+      }
       res.end();
+      // A client that is behind may never read the end: do not keep its socket for ever.
+      const timer = setTimeout(() => res.destroy(), endTimeoutMs).unref();
+      res.once('close', () => clearTimeout(timer));
     },
   };
   let connection: Connection;
