@@ -10,7 +10,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
-import { sseHandler } from '@ssehub/koa';
+import { closeGracefully, sseHandler } from '@ssehub/koa';
 import { clusterFromEnv } from '@ssehub/redis';
 import Koa from 'koa';
 import compress from 'koa-compress';
@@ -32,10 +32,10 @@ const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
 });
 
 async function shutdown() {
-  // Ends every stream first, so the server's close does not wait for them.
-  await hub.close();
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
+  // Ends every stream after what was queued for it (browsers reconnect elsewhere), waits until
+  // each client got its last bytes, then closes the server.
+  await closeGracefully(server, hub);
+  process.exit(0);
 }
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);

@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
-import { sseHandler } from '@ssehub/node';
+import { closeGracefully, sseHandler } from '@ssehub/node';
 import { clusterFromEnv } from '@ssehub/redis';
 
 const config = configFromEnv(process.env);
@@ -28,13 +28,10 @@ server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
 });
 
 async function shutdown() {
-  server.close(() => process.exit(0));
-  // Ends every stream after flushing what it had queued.
-  await hub.close();
-  // Ended streams leave keep-alive sockets behind: close each as soon as it is idle.
-  setInterval(() => server.closeIdleConnections(), 20).unref();
-  // And sockets that never sent a request (preconnected) once the streams had time to flush.
-  setTimeout(() => server.closeAllConnections(), 1_000).unref();
+  // Ends every stream after what was queued for it (browsers reconnect elsewhere), waits until
+  // each client got its last bytes, then closes the server.
+  await closeGracefully(server, hub);
+  process.exit(0);
 }
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);

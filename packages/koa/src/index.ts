@@ -4,4 +4,5 @@ export type {
   CorsOptions,
   HandlerOptions,
 } from '@ssehub/core';
+export { closeGracefully } from '@ssehub/node';
 export { type KoaContext, type KoaMiddleware, readBody, sseHandler, toHubRequest } from './koa.js';

@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import { Hub, type HubOptions } from '@ssehub/core';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type HandlerOptions, sseHandler } from './index.js';
+import { closeGracefully, type HandlerOptions, sseHandler } from './index.js';
 import { call, closeServer, listen, openStream, waitFor } from './testing.test-util.js';
 
 const BASE = '/api/v1/sse';
@@ -243,5 +243,29 @@ describe('sseHandler on node:http', () => {
     const late = await call(`${url}/stream/g/b`);
     expect(late.status).toBe(503);
     expect(late.json()).toMatchObject({ code: 503 });
+  });
+});
+
+describe('closeGracefully', () => {
+  test('flushes what a client that is behind is owed, ends its stream cleanly, then closes', async () => {
+    const { hub, server, url } = await start({
+      maxQueuedEvents: 100_000,
+      maxQueuedBytes: 256 * 1024 * 1024,
+    });
+    const stream = await openStream(`${url}/stream/g/behind`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    stream.response.pause();
+    for (let i = 0; i < 100; i++)
+      await hub.send('behind', 'g', { event: 'n', data: `${i} ${big}` });
+    const closing = closeGracefully(server, hub);
+    // The client catches up only after the shutdown began.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    stream.response.resume();
+    await closing;
+    await waitFor(() => stream.ended, 10_000, 'the stream to end');
+    expect(stream.events.filter((e) => e.event === 'n')).toHaveLength(100);
+    // A complete message: the chunked terminator arrived, not a cut connection.
+    expect(stream.response.complete).toBe(true);
+    expect(server.listening).toBe(false);
   });
 });

@@ -12,7 +12,7 @@
  * - Express middleware: https://expressjs.com/en/guide/writing-middleware.html
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   type AnyEvents,
   BodyTooLargeError,
@@ -290,9 +290,17 @@ export function openNodeStream(
         return;
       }
       res.end();
-      // A client that is behind may never read the end: do not keep its socket for ever.
+      if (res.writableFinished) return;
+      // Until its last bytes leave, `closeGracefully` waits for it; a client that is behind may
+      // never read them, so its socket is not kept for ever either.
+      ending.add(res);
       const timer = setTimeout(() => res.destroy(), endTimeoutMs).unref();
-      res.once('close', () => clearTimeout(timer));
+      const done = () => {
+        clearTimeout(timer);
+        ending.delete(res);
+      };
+      res.once('finish', done);
+      res.once('close', done);
     },
   };
   let connection: Connection;
@@ -305,4 +313,51 @@ export function openNodeStream(
   }
   res.on('drain', () => connection.drain());
   res.on('close', () => connection.closed());
+}
+
+/** Streams the server ended whose last bytes are still on their way out. */
+const ending = new Set<ServerResponse>();
+
+/**
+ * Graceful shutdown of a node:http server with ssehub streams (on SIGTERM): the hub ends every
+ * stream after what was queued for it (browsers reconnect, elsewhere), new streams get 503, the
+ * last bytes of each stream are flushed to its client (at most `timeoutMs`, default 10 s), and
+ * then the server closes with every remaining connection. `server.close()` alone would drop what
+ * an ended response still had buffered for a client that is behind.
+ *
+ * ```ts
+ * process.once('SIGTERM', async () => {
+ *   await closeGracefully(server, hub);
+ *   process.exit(0);
+ * });
+ * ```
+ */
+export async function closeGracefully(
+  server: Server,
+  hub: Pick<Hub, 'close'>,
+  options: { readonly timeoutMs?: number } = {},
+): Promise<void> {
+  await hub.close();
+  const flushed = Promise.all(
+    [...ending].map(
+      (res) =>
+        new Promise<void>((resolve) => {
+          if (res.writableFinished || res.destroyed) return resolve();
+          res.once('finish', () => resolve());
+          res.once('close', () => resolve());
+        }),
+    ),
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    flushed,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, options.timeoutMs ?? 10_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
