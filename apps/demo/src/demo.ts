@@ -41,6 +41,12 @@ export interface DemoOptions {
   readonly challengeIntervalMs?: number;
   /** Time between two `task_progress` events (default 150 ms: 20 steps, 3 s). */
   readonly taskStepMs?: number;
+  /**
+   * Which challenge groups this process plays rounds for: `local` (default) the groups of its own
+   * clients; `cluster` every group of the Redis cluster (one process of several, `--workers`);
+   * `none` (the other workers).
+   */
+  readonly challenges?: 'local' | 'cluster' | 'none';
 }
 
 export interface Demo {
@@ -116,7 +122,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
         hub
           .sendGroup(group, typedEvent('user_online', { id, group, at: Date.now() }))
           .catch((error) => report(error, 'presence'));
-        if (CHALLENGE.test(group)) sendStandings(group);
+        // The process that plays the rounds keeps the scores; others leave it to the next round.
+        if (CHALLENGE.test(group) && options.challenges !== 'none') sendStandings(group);
       }
     },
     onDisconnect(connection, reason) {
@@ -196,8 +203,22 @@ export function createDemo(options: DemoOptions = {}): Demo {
     sendStandings(group);
   };
 
+  const challengeMode = options.challenges ?? 'local';
+  const challengeGroups = async (): Promise<string[]> => {
+    if (challengeMode === 'none') return [];
+    const groups =
+      challengeMode === 'cluster' && cluster
+        ? (await cluster.info()).totals.groups
+        : hub.info().groups;
+    return Object.keys(groups).filter((group) => CHALLENGE.test(group));
+  };
   const challengeTimer = setInterval(() => {
-    for (const group of Object.keys(hub.info().groups)) if (CHALLENGE.test(group)) playRound(group);
+    challengeGroups().then(
+      (groups) => {
+        for (const group of groups) playRound(group);
+      },
+      (error) => report(error, 'challenge groups'),
+    );
   }, options.challengeIntervalMs ?? 2_000);
   challengeTimer.unref();
 

@@ -222,6 +222,7 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
   let redis: ChildProcess;
   let a: DemoProcess;
   let b: DemoProcess;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     const port = await new Promise<number>((resolve) => {
@@ -237,7 +238,7 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
         stdio: 'ignore',
       },
     );
-    const env = { REDIS_URL: `redis://127.0.0.1:${port}`, SSE_REDIS_PREFIX: `demo-test-${port}` };
+    env = { REDIS_URL: `redis://127.0.0.1:${port}`, SSE_REDIS_PREFIX: `demo-test-${port}` };
     // startDemo waits for the printed URL, which comes once the cluster link is ready.
     for (let tries = 0; tries < 100; tries++) {
       const up = await new Promise<boolean>((resolve) => {
@@ -299,4 +300,66 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
     expect(after).toContain('while-away');
     expect(after.indexOf('while-away')).toBeLessThan(after.indexOf('event: live'));
   });
+
+  test('--workers 2: one port, two hubs, every client reached once whichever worker it is on', async () => {
+    const workers = await startDemo({
+      ...env,
+      SSE_REDIS_PREFIX: `${env.SSE_REDIS_PREFIX}-w`,
+      DEMO_WORKERS: '2',
+    });
+    try {
+      await expect
+        .poll(() => workers.output().match(/ssehub demo: http\S+ .*worker \d/g)?.length ?? 0, {
+          timeout: 15_000,
+        })
+        .toBe(2);
+      // Connections are spread over the workers (node:cluster hands them out round-robin).
+      const ids = ['w1', 'w2', 'w3', 'w4'];
+      const streams = ids.map((id) =>
+        openText(`${workers.url}/api/v1/sse/stream/challenge_9/${id}`),
+      );
+      for (const stream of streams) await stream.until('event: connected');
+      const sent = await post(`${workers.url}/demo/admin/publish`, {
+        group: 'challenge_9',
+        event: 'notification',
+        data: { title: 'Workers', content: 'from-any-worker' },
+      });
+      expect(sent.status).toBe(200);
+      for (const stream of streams) {
+        const text = await stream.until('from-any-worker');
+        expect(text.split('from-any-worker')).toHaveLength(2);
+      }
+      for (const stream of streams) stream.close();
+      expect(await workers.stop()).toBe(0);
+    } finally {
+      await workers.stop();
+    }
+  });
 });
+
+/** A stream read as text, for waiting on what arrives. */
+function openText(url: string) {
+  const abort = new AbortController();
+  let text = '';
+  const waiting: { needle: string; resolve: (text: string) => void }[] = [];
+  void (async () => {
+    const response = await fetch(url, { signal: abort.signal });
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      for (const w of waiting.splice(0)) {
+        if (text.includes(w.needle)) w.resolve(text);
+        else waiting.push(w);
+      }
+    }
+  })().catch(() => {});
+  return {
+    until: (needle: string) =>
+      new Promise<string>((resolve, reject) => {
+        if (text.includes(needle)) return resolve(text);
+        waiting.push({ needle, resolve });
+        setTimeout(() => reject(new Error(`${needle} did not arrive: ${text}`)), 10_000).unref();
+      }),
+    close: () => abort.abort(),
+  };
+}
