@@ -66,6 +66,21 @@ describe('HS256 JWT', () => {
     ).toBe('signature');
   });
 
+  it('accepts one spelling of a signature: unused low bits in its last character are refused', async () => {
+    const good = await signJwt({ sub: 'a' }, secret);
+    const [head, body, sig = ''] = good.split('.');
+    // 32 bytes are 43 characters; the last one carries 4 bits, so its low 2 bits must be zero.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(sig.slice(-1));
+    expect(last & 3).toBe(0);
+    for (const low of [1, 2, 3]) {
+      const twin = `${head}.${body}.${sig.slice(0, -1)}${alphabet[last | low]}`;
+      expect(await reason(verifyJwt(twin, secret))).toBe('malformed');
+    }
+    expect(() => base64UrlDecode('QR')).toThrow(JwtError);
+    expect(base64UrlDecode('QQ')).toEqual(new Uint8Array([0x41]));
+  });
+
   it('requires a subject and well-formed groups', async () => {
     expect(await reason(verifyJwt(await signJwt({ groups: ['x'] } as never, secret), secret))).toBe(
       'claims',

@@ -62,7 +62,10 @@ export function base64UrlEncode(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-/** Decodes base64url; throws on characters outside the alphabet. */
+/**
+ * Decodes base64url; throws on characters outside the alphabet and on non-canonical text (unused
+ * low bits set in the last character), so one token has exactly one spelling.
+ */
 export function base64UrlDecode(text: string): Uint8Array {
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1)
     throw new JwtError('malformed', 'Invalid base64url.');
@@ -71,6 +74,7 @@ export function base64UrlDecode(text: string): Uint8Array {
   );
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  if (base64UrlEncode(bytes) !== text) throw new JwtError('malformed', 'Invalid base64url.');
   return bytes;
 }
 
