@@ -1,4 +1,5 @@
 import { createServer, request, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { Hub, type HubOptions } from '@ssehub/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { closeGracefully, type HandlerOptions, sseHandler } from './index.js';
@@ -243,6 +244,91 @@ describe('sseHandler on node:http', () => {
     const late = await call(`${url}/stream/g/b`);
     expect(late.status).toBe(503);
     expect(late.json()).toMatchObject({ code: 503 });
+  });
+});
+
+/** A raw TCP client: what node:http puts on the wire, byte for byte. */
+async function rawClient(origin: string) {
+  const socket = connect(Number(new URL(origin).port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const client = {
+    socket,
+    text: '',
+    send: (request: string) => socket.write(request),
+    until: (text: string) => waitFor(() => client.text.includes(text), 5_000, JSON.stringify(text)),
+  };
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    client.text += chunk;
+  });
+  cleanups.push(async () => {
+    socket.destroy();
+  });
+  return client;
+}
+
+describe('the wire format', () => {
+  test('HTTP/1.1: each write is one chunk of the chunked encoding, the end is its terminator', async () => {
+    const { hub, origin } = await start({ heartbeatMs: 60_000 });
+    const client = await rawClient(origin);
+    client.send(`GET ${BASE}/stream/g/a HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await client.until('event: connected');
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(client.text).toContain('\r\nTransfer-Encoding: chunked\r\n');
+    const body = client.text.slice(client.text.indexOf('\r\n\r\n') + 4);
+    await hub.broadcast({ event: 'note', id: 'n1', data: 'héllo\nworld' });
+    const event = 'event: note\nid: n1\ndata: héllo\ndata: world\n\n';
+    const bytes = Buffer.byteLength(event);
+    await client.until(`${bytes.toString(16)}\r\n${Buffer.from(event).toString('latin1')}\r\n`);
+    hub.disconnect('g', 'a');
+    await client.until('\r\n0\r\n\r\n');
+    // Every byte after the head is a well-formed chunk, up to the terminator.
+    let rest = client.text.slice(client.text.indexOf('\r\n\r\n') + 4);
+    expect(rest.startsWith(body)).toBe(true);
+    const chunks: string[] = [];
+    for (;;) {
+      const eol = rest.indexOf('\r\n');
+      const size = Number.parseInt(rest.slice(0, eol), 16);
+      if (size === 0) break;
+      chunks.push(rest.slice(eol + 2, eol + 2 + size));
+      expect(rest.slice(eol + 2 + size, eol + 4 + size)).toBe('\r\n');
+      rest = rest.slice(eol + 4 + size);
+    }
+    expect(rest).toBe('0\r\n\r\n');
+    expect(chunks).toContain(Buffer.from(event).toString('latin1'));
+  });
+
+  test('a kept-alive socket carries a second stream and no listener of the first', async () => {
+    const server = createServer();
+    const sockets: Socket[] = [];
+    server.on('connection', (socket) => sockets.push(socket));
+    const { hub, origin } = await start({ heartbeatMs: 60_000 }, {}, server);
+    const client = await rawClient(origin);
+    client.send(`GET ${BASE}/stream/g/a HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await client.until('event: connected');
+    const drainListeners = sockets[0]!.listenerCount('drain');
+    hub.disconnect('g', 'a');
+    await client.until('\r\n0\r\n\r\n');
+    await waitFor(() => hub.connectionCount === 0);
+    client.send(`GET ${BASE}/stream/g/b HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await client.until('"id":"b"');
+    expect(sockets).toHaveLength(1);
+    expect(sockets[0]!.listenerCount('drain')).toBe(drainListeners);
+    expect(await hub.send('b', 'g', { event: 'second', data: 'on the same socket' })).toBe(1);
+    await client.until('data: on the same socket');
+  });
+
+  test('HTTP/1.0: no chunked encoding, the body is the event stream itself', async () => {
+    const { hub, origin } = await start({ heartbeatMs: 60_000 });
+    const client = await rawClient(origin);
+    client.send(`GET ${BASE}/stream/g/a HTTP/1.0\r\n\r\n`);
+    await client.until('event: connected');
+    expect(client.text).not.toMatch(/transfer-encoding/i);
+    await hub.broadcast({ event: 'note', id: 'n1', data: 'plain' });
+    await client.until('event: note\nid: n1\ndata: plain\n\n');
+    const body = client.text.slice(client.text.indexOf('\r\n\r\n') + 4);
+    expect(body).toMatch(/^retry: \d+\n/);
+    expect(body).not.toContain('\r\n');
   });
 });
 

@@ -12,7 +12,8 @@
  * - Express middleware: https://expressjs.com/en/guide/writing-middleware.html
  */
 
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   type AnyEvents,
   BodyTooLargeError,
@@ -276,9 +277,31 @@ export function openNodeStream(
   socket.setNoDelay(true);
   socket.setTimeout(0);
   const endTimeoutMs = options.endTimeoutMs ?? 10_000;
+  // The fast path: frame each chunk for HTTP/1.1 chunked encoding once (see `frameChunk`) and
+  // write it to the socket in one call. `res.write()` would cork the socket, queue four writes
+  // (size, CRLF, chunk, CRLF) and uncork on the next tick, for every response. It is taken while
+  // nothing else shapes the body: chunked framing is on, no content coding was negotiated, and
+  // `res.write` is Node's own (compression middleware replaces it), and only while the socket
+  // still belongs to this response.
+  const direct =
+    res.chunkedEncoding &&
+    res.write === ServerResponse.prototype.write &&
+    res.getHeader('content-encoding') === undefined;
+  let blocked = false;
+  const onSocketDrain = () => {
+    if (!blocked) return;
+    blocked = false;
+    connection.drain();
+  };
   const sink: Sink = {
     write(chunk) {
       try {
+        if (chunk.byteLength === 0) return true;
+        if (direct && (socket as OwnedSocket)._httpMessage === res && socket.writable) {
+          if (socket.write(frameChunk(chunk))) return true;
+          blocked = true;
+          return false;
+        }
         return res.write(chunk);
       } catch {
         return false;
@@ -311,8 +334,41 @@ export function openNodeStream(
     res.end();
     return;
   }
+  // Direct writes fill the socket, slow ones through res.write() the response: both release.
   res.on('drain', () => connection.drain());
-  res.on('close', () => connection.closed());
+  if (direct) socket.on('drain', onSocketDrain);
+  res.on('close', () => {
+    // A kept-alive socket outlives the response: it must not keep this connection's listener.
+    if (direct) socket.off('drain', onSocketDrain);
+    connection.closed();
+  });
+}
+
+/** node:http's mark of the response that currently owns a socket. */
+type OwnedSocket = Socket & { _httpMessage?: unknown };
+
+let lastChunk: Uint8Array | undefined;
+let lastFrame: Buffer = Buffer.alloc(0);
+
+/**
+ * `chunk` framed as one HTTP/1.1 chunk: hex size, CRLF, the bytes, CRLF (RFC 9112, 7.1). A
+ * broadcast hands the same chunk to every connection, so the last framing is kept and reused: one
+ * frame per event, not one per recipient.
+ */
+function frameChunk(chunk: Uint8Array): Buffer {
+  if (chunk === lastChunk) return lastFrame;
+  const size = chunk.byteLength.toString(16);
+  const frame = Buffer.allocUnsafe(size.length + chunk.byteLength + 4);
+  let at = frame.write(size, 0, 'latin1');
+  frame[at++] = 13;
+  frame[at++] = 10;
+  frame.set(chunk, at);
+  at += chunk.byteLength;
+  frame[at++] = 13;
+  frame[at] = 10;
+  lastChunk = chunk;
+  lastFrame = frame;
+  return frame;
 }
 
 /** Streams the server ended whose last bytes are still on their way out. */
