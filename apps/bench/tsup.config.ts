@@ -6,6 +6,7 @@ export default defineConfig([
   {
     entry: {
       main: 'src/main.ts',
+      'write-cost': 'src/write-cost.ts',
       'loadgen/worker': 'src/loadgen/worker.ts',
       'servers/raw-node': 'src/servers/raw-node.ts',
       'servers/better-sse': 'src/servers/better-sse.ts',
