@@ -45,6 +45,12 @@ export function assertEventId(id: string): void {
   }
 }
 
+/**
+ * The longest event id the hub sends, in UTF-16 code units. The browser sends the last id back in
+ * the `Last-Event-ID` header when it reconnects, and the stream route refuses longer values.
+ */
+export const MAX_EVENT_ID_LENGTH = 256;
+
 /** Throws unless `retry` is a non-negative integer. */
 export function assertRetry(retry: number): void {
   if (!Number.isSafeInteger(retry) || retry < 0) {

@@ -133,6 +133,27 @@ describe('stream route', () => {
   });
 });
 
+describe('event ids', () => {
+  it('every id the hub accepts comes back through Last-Event-ID: 256 characters, inner spaces', async () => {
+    const t = setup();
+    const first = await t.stream('/api/v1/sse/stream/g/a');
+    const long = `${'x'.repeat(128)} ${'y'.repeat(127)}`;
+    await t.hub.broadcast({ data: 'one', id: long });
+    await t.hub.broadcast({ data: 'two', id: 'next one' });
+    await tick();
+    expect(first.sink.appEvents.map((e) => e.id)).toEqual([long, 'next one']);
+    const again = await t.stream('/api/v1/sse/stream/g/a', { headers: { 'last-event-id': long } });
+    await tick();
+    expect(again.sink.appEvents.map((e) => e.data)).toEqual(['two']);
+    // One more character and the route would refuse the reconnect: the hub refuses the id instead.
+    await expect(t.hub.broadcast({ data: 1, id: `${long}z` })).rejects.toThrow(/at most 256/);
+    const refused = await t.json('GET', '/api/v1/sse/stream/g/a', {
+      headers: { 'last-event-id': `${long}z` },
+    });
+    expect(refused.status).toBe(400);
+  });
+});
+
 describe('utf8Header', () => {
   it('re-reads latin1-decoded UTF-8 bytes, and leaves ASCII and non-UTF-8 values alone', () => {
     const latin1 = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
@@ -261,6 +282,8 @@ describe('publish, disconnect, info, metrics', () => {
     ['an id without group', '{"id":"a","data":1}', 400],
     ['an event name with a newline', '{"event":"a\\nb","data":1}', 400],
     ['an event id with a CR', '{"eventId":"a\\rb","data":1}', 400],
+    ['an event id with a trailing space', '{"eventId":"a ","data":1}', 400],
+    ['an event id of 257 characters', `{"eventId":"${'x'.repeat(257)}","data":1}`, 400],
     ['a negative retry', '{"retry":-1,"data":1}', 400],
     ['a bad group name', '{"group":"a b","data":1}', 400],
     ['ids that are not strings', '{"group":"g","ids":[1],"data":1}', 400],

@@ -15,6 +15,7 @@
  */
 
 import type { Connection } from './connection.js';
+import { MAX_EVENT_ID_LENGTH } from './encoding.js';
 import { SSEError } from './errors.js';
 import type { AnyEvents, EventMap, HubEvent } from './event.js';
 import type { Hub } from './hub.js';
@@ -121,7 +122,7 @@ export interface HandlerOptions {
 export type HubHandler = (request: HubRequest) => Promise<HubResponse>;
 
 const DEFAULT_NAME = /^[A-Za-z0-9_.:@~-]{1,128}$/;
-const LAST_EVENT_ID = /^[^\0\r\n]{0,256}$/;
+const LAST_EVENT_ID = new RegExp(`^[^\\0\\r\\n]{0,${MAX_EVENT_ID_LENGTH}}$`);
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
@@ -312,7 +313,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (lastEventId !== undefined && !LAST_EVENT_ID.test(lastEventId)) {
       return jsonError(
         400,
-        'The Last-Event-ID is invalid: at most 256 characters, no CR, LF or NUL.',
+        `The Last-Event-ID is invalid: at most ${MAX_EVENT_ID_LENGTH} characters, no CR, LF or NUL.`,
       );
     }
     const token = url.searchParams.get('token') ?? bearer(request) ?? cookie(request, tokenCookie);

@@ -141,6 +141,12 @@ describe('sends', () => {
     await expect(hub.broadcast({ data: cyclic })).rejects.toThrow(/JSON/);
     await expect(hub.broadcast({ data: 10n })).rejects.toThrow(SSEError);
     await expect(hub.broadcast({ data: 1, retry: -1 })).rejects.toThrow(SSEError);
+    // Ids that would not come back intact in Last-Event-ID on reconnect.
+    await expect(hub.broadcast({ data: 1, id: '' })).rejects.toThrow(/empty/);
+    await expect(hub.broadcast({ data: 1, id: 'x'.repeat(257) })).rejects.toThrow(/at most 256/);
+    for (const id of [' a', 'a ', '\ta', 'a\t']) {
+      await expect(hub.broadcast({ data: 1, id })).rejects.toThrow(/space or tab/);
+    }
     await tick();
     expect(sink.appEvents).toHaveLength(0);
     expect(hub.info().counters.eventsSent).toBe(0);

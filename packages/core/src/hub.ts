@@ -13,6 +13,7 @@ import {
   encodeEvent,
   encodeRetry,
   formatEvent,
+  MAX_EVENT_ID_LENGTH,
   serializeData,
   utf8,
 } from './encoding.js';
@@ -735,10 +736,32 @@ function prepare(
   }
   if (event.event !== undefined) assertEventName(event.event);
   if (event.id !== undefined) assertEventId(event.id);
-  if (event.id === '') throw new SSEError('invalid_event_id', 'An event id must not be empty.');
+  if (event.id !== undefined) assertResumableId(event.id);
   const data = serializeData(event.data);
   if (event.retry !== undefined) assertRetry(event.retry);
   return { target, event: event.event, data, retry: event.retry };
+}
+
+/**
+ * An id the hub sends must come back intact in `Last-Event-ID` when the browser reconnects, or the
+ * client would get a `reset` (or a 400) instead of its replay: not empty (an empty id clears the
+ * browser's), at most `MAX_EVENT_ID_LENGTH` long, and without leading or trailing spaces or tabs,
+ * which HTTP strips from header values.
+ */
+function assertResumableId(id: string): void {
+  if (id === '') throw new SSEError('invalid_event_id', 'An event id must not be empty.');
+  if (id.length > MAX_EVENT_ID_LENGTH) {
+    throw new SSEError(
+      'invalid_event_id',
+      `An event id must be at most ${MAX_EVENT_ID_LENGTH} characters long, got ${id.length}.`,
+    );
+  }
+  if (/^[ \t]|[ \t]$/.test(id)) {
+    throw new SSEError(
+      'invalid_event_id',
+      `Invalid event id ${JSON.stringify(id)}: it must not begin or end with a space or tab, which HTTP strips from the Last-Event-ID header.`,
+    );
+  }
 }
 
 /**
