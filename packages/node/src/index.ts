@@ -297,6 +297,8 @@ export function openNodeStream(
     write(chunk) {
       try {
         if (chunk.byteLength === 0) return true;
+        // Past res.end() a direct write would land after the chunked terminator.
+        if (res.writableEnded) return false;
         if (direct && (socket as OwnedSocket)._httpMessage === res && socket.writable) {
           if (socket.write(frameChunk(chunk))) return true;
           blocked = true;
