@@ -17,7 +17,33 @@ describe('createStreamSink', () => {
     expect((await reader.read()).done).toBe(true);
   });
 
-  it('reports backpressure from desiredSize and drains when the consumer pulls', async () => {
+  it('counts the bytes written since the consumer last waited: backpressure past the mark, drain when it waits again', async () => {
+    const { stream, sink, bind } = createStreamSink({ highWaterMark: 100 });
+    let drains = 0;
+    bind({ drain: () => drains++, closed: () => {} });
+    const bytes = new Uint8Array(60);
+    expect(sink.write(bytes)).toBe(true);
+    expect(sink.write(bytes)).toBe(false);
+    expect(sink.write(bytes)).toBe(false);
+    const reader = stream.getReader();
+    for (let i = 0; i < 3; i++) expect((await reader.read()).value).toBe(bytes);
+    expect(drains).toBe(0);
+    // The stream is empty and the consumer waits: that is the pull that releases the sink.
+    const next = reader.read();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(drains).toBe(1);
+    expect(sink.write(bytes)).toBe(true);
+    expect((await next).value).toBe(bytes);
+    // A consumer that keeps reading keeps the sink open, however much goes through.
+    for (let i = 0; i < 20; i++) {
+      const read = reader.read();
+      await new Promise((r) => setTimeout(r, 0));
+      expect(sink.write(bytes)).toBe(true);
+      expect((await read).value).toBe(bytes);
+    }
+  });
+
+  it('a hub behind a stream that is not read queues, and delivers everything once it is', async () => {
     const hub = new Hub({ maxQueuedEvents: 1000, maxQueuedBytes: 10 * 1024 * 1024 });
     const { stream, sink, bind } = createStreamSink({ highWaterMark: 1024 });
     const connection = hub.connect(sink, { group: 'g', id: 'a' });

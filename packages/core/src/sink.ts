@@ -48,7 +48,12 @@ export interface StreamSink {
 
 /**
  * Creates a pull-based `ReadableStream<Uint8Array>` sink for fetch runtimes (Deno, Bun, Workers).
- * Writes report backpressure from the stream's `desiredSize`; the consumer's next pull drains.
+ *
+ * The stream itself buffers nothing ahead (`highWaterMark: 0`), so the runtime calls `pull` only
+ * when it is waiting for bytes and everything enqueued before has been read. The sink counts the
+ * bytes written since that last pull; past `highWaterMark` it reports backpressure, and the next
+ * pull drains. Counting here instead of through a `size()` strategy spares the runtime a call
+ * back into JS for every chunk.
  */
 export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
   const highWaterMark = options.highWaterMark ?? 64 * 1024;
@@ -56,6 +61,8 @@ export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
   let connection: ConnectionControl | undefined;
   let done = false;
   let cancelled = false;
+  /** Bytes written since the consumer last waited on an empty stream. */
+  let unread = 0;
 
   const stream = new ReadableStream<Uint8Array>(
     {
@@ -63,6 +70,7 @@ export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
         controller = c;
       },
       pull() {
+        unread = 0;
         connection?.drain();
       },
       cancel() {
@@ -71,7 +79,7 @@ export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
         connection?.closed();
       },
     },
-    { highWaterMark, size: (chunk) => chunk.byteLength },
+    { highWaterMark: 0 },
   );
 
   const sink: Sink = {
@@ -84,7 +92,8 @@ export function createStreamSink(options: StreamSinkOptions = {}): StreamSink {
         connection?.closed(error);
         return false;
       }
-      return (controller.desiredSize ?? 0) > 0;
+      unread += chunk.byteLength;
+      return unread < highWaterMark;
     },
     close(reason) {
       if (done) return;
