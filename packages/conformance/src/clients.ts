@@ -3,13 +3,16 @@
  * - `openRaw`: fetch, with the bytes kept and parsed by `eventsource-parser` (for byte checks);
  * - `openEventSource('eventsource', ...)`: the npm `eventsource` package (v4, WHATWG-style);
  * - `openEventSource('undici', ...)`: undici's `EventSource`;
+ * - `openChromiumEventSource`: the `EventSource` of a page in Debian's Chromium;
  * - `openPaused`: node:http, paused after the headers (a client that stops reading).
  */
 
 import { get, type IncomingMessage } from 'node:http';
 import { EventSource as NpmEventSource } from 'eventsource';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { type Browser, chromium } from 'playwright-core';
 import { EventSource as UndiciEventSource } from 'undici';
+import { CHROMIUM_ARGS, ensureChromium } from './chromium.js';
 
 // ---------------------------------------------------------------- waiting
 
@@ -164,6 +167,64 @@ export function openEventSource(
     );
   }
   return client;
+}
+
+// ---------------------------------------------------------------- Chromium's EventSource
+
+let browser: Promise<Browser> | undefined;
+
+/** Chromium's path, or undefined (with a loud message) where it cannot be had. */
+export const chromiumPath: string | undefined = ensureChromium();
+
+/**
+ * Opens `url` with the `EventSource` of a page in Chromium and mirrors the listed event types
+ * into `events` here as they arrive. The page is first navigated to the stream's origin, so the
+ * stream is same-origin (no CORS in the way). One browser serves every call; `closeChromium()`
+ * ends it.
+ */
+export async function openChromiumEventSource(
+  url: string,
+  types: readonly string[],
+): Promise<EventSourceClient> {
+  if (chromiumPath === undefined) throw new Error('Chromium is not available');
+  browser ??= chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+  const page = await (await browser).newPage();
+  const client: EventSourceClient = {
+    events: [],
+    opens: 0,
+    errors: 0,
+    close: () => {
+      page.close().catch(() => {});
+    },
+  };
+  await page.exposeFunction('ssehubReport', (type: string, data: string, lastEventId: string) => {
+    if (type === 'open') client.opens++;
+    else if (type === 'error') client.errors++;
+    else client.events.push({ type, data, lastEventId });
+  });
+  await page.goto(new URL('/', url).href);
+  await page.evaluate(
+    ({ url, types }) => {
+      const report = (window as unknown as { ssehubReport: (...a: string[]) => void }).ssehubReport;
+      const source = new EventSource(url);
+      source.addEventListener('open', () => report('open', '', ''));
+      source.addEventListener('error', () => report('error', '', ''));
+      for (const type of types) {
+        source.addEventListener(type, (event) =>
+          report(type, String(event.data), event.lastEventId),
+        );
+      }
+    },
+    { url, types },
+  );
+  return client;
+}
+
+/** Ends the browser of `openChromiumEventSource`, if one was started. */
+export async function closeChromium(): Promise<void> {
+  const started = browser;
+  browser = undefined;
+  await (await started)?.close();
 }
 
 // ---------------------------------------------------------------- a client that stops reading

@@ -34,6 +34,7 @@ export const CHECKS = [
   'reset',
   'disconnect-eventsource',
   'disconnect-undici',
+  'disconnect-chromium',
   'info-metrics',
   'client-abort',
   'slow-disconnect',
