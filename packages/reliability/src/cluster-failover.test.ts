@@ -9,13 +9,13 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openSse, postJson, type SseClient } from './harness/http.js';
 import { type ServerProcess, startFixture } from './harness/processes.js';
-import { type RedisHandle, redisAvailable, startRedis } from './harness/redis.js';
+import { type RedisHandle, startRedis } from './harness/redis.js';
 import { report, sleep, until } from './harness/report.js';
 
 const BASE = '/api/v1/sse';
 const MOVERS = 20;
 
-describe.skipIf(!redisAvailable())('two nodes over @ssehub/redis', () => {
+describe('two nodes over @ssehub/redis', () => {
   let redis: RedisHandle;
   const nodes: ServerProcess[] = [];
   beforeAll(async () => {
