@@ -287,23 +287,14 @@ export function openNodeStream(
     res.chunkedEncoding &&
     res.write === ServerResponse.prototype.write &&
     res.getHeader('content-encoding') === undefined;
-  let blocked = false;
-  const onSocketDrain = () => {
-    if (!blocked) return;
-    blocked = false;
-    connection.drain();
-  };
   const sink: Sink = {
     write(chunk) {
       try {
         if (chunk.byteLength === 0) return true;
         // Past res.end() a direct write would land after the chunked terminator.
         if (res.writableEnded) return false;
-        if (direct && (socket as OwnedSocket)._httpMessage === res && socket.writable) {
-          if (socket.write(frameChunk(chunk))) return true;
-          blocked = true;
-          return false;
-        }
+        if (direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
+          return socket.write(frameChunk(chunk));
         return res.write(chunk);
       } catch {
         return false;
@@ -336,12 +327,14 @@ export function openNodeStream(
     res.end();
     return;
   }
-  // Direct writes fill the socket, slow ones through res.write() the response: both release.
-  res.on('drain', () => connection.drain());
-  if (direct) socket.on('drain', onSocketDrain);
+  // Direct writes fill the socket, writes through res.write() the response: either releases
+  // (`drain()` does nothing for a connection that is not blocked).
+  const drain = () => connection.drain();
+  res.on('drain', drain);
+  if (direct) socket.on('drain', drain);
   res.on('close', () => {
     // A kept-alive socket outlives the response: it must not keep this connection's listener.
-    if (direct) socket.off('drain', onSocketDrain);
+    if (direct) socket.off('drain', drain);
     connection.closed();
   });
 }
