@@ -173,8 +173,16 @@ export function openEventSource(
 
 let browser: Promise<Browser> | undefined;
 
-/** Chromium's path, or undefined (with a loud message) where it cannot be had. */
-export const chromiumPath: string | undefined = ensureChromium();
+let path: string | undefined | null = null;
+
+/**
+ * Chromium's path, or undefined (with a loud message) where it cannot be had. Looked up (and
+ * installed when missing) on the first call, not when this module loads.
+ */
+export function chromiumPath(): string | undefined {
+  if (path === null) path = ensureChromium();
+  return path;
+}
 
 /**
  * Opens `url` with the `EventSource` of a page in Chromium and mirrors the listed event types
@@ -186,8 +194,9 @@ export async function openChromiumEventSource(
   url: string,
   types: readonly string[],
 ): Promise<EventSourceClient> {
-  if (chromiumPath === undefined) throw new Error('Chromium is not available');
-  browser ??= chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+  const executablePath = chromiumPath();
+  if (executablePath === undefined) throw new Error('Chromium is not available');
+  browser ??= chromium.launch({ executablePath, args: CHROMIUM_ARGS });
   const page = await (await browser).newPage();
   const client: EventSourceClient = {
     events: [],
