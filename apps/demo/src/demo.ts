@@ -118,7 +118,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
     onConnect(connection) {
       markLive(connection);
       const { group, id } = connection;
-      if (hub.connectionsOf(group, id) === 1) {
+      if (hub.connectionsOf({ group, id }) === 1) {
         hub
           .sendGroup(group, typedEvent('user_online', { id, group, at: Date.now() }))
           .catch((error) => report(error, 'presence'));
@@ -128,7 +128,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
     },
     onDisconnect(connection, reason) {
       const { group, id } = connection;
-      if (reason === 'shutdown' || hub.connectionsOf(group, id) > 0) return;
+      if (reason === 'shutdown' || hub.connectionsOf({ group, id }) > 0) return;
       hub
         .sendGroup(group, typedEvent('user_offline', { id, group, at: Date.now() }))
         .catch((error) => report(error, 'presence'));
@@ -238,8 +238,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
           : ['Uploading', 'Scanning', 'Transcoding', 'Publishing'][Math.floor(percent / 25)]!;
       hub
         .send(
-          id,
-          group,
+          { group, id },
           typedEvent('task_progress', { taskId, percent, step: label, done: percent >= 100 }),
         )
         .catch((error) => report(error, 'task_progress'));

@@ -93,7 +93,10 @@ describe('against @ssehub/core', () => {
     expect(client.connection).toMatchObject({ id: 'u1', group: 'notifications' });
     expect(typeof client.connection?.connectionId).toBe('string');
 
-    await hub.send('u1', 'notifications', typedEvent('notification', { title: 'one' }));
+    await hub.send(
+      { group: 'notifications', id: 'u1' },
+      typedEvent('notification', { title: 'one' }),
+    );
     await until(() => titles.length === 1);
     const firstId = client.lastEventId;
     expect(firstId).not.toBe('');
@@ -101,8 +104,11 @@ describe('against @ssehub/core', () => {
     // The server drops the client; an event sent meanwhile is replayed on the browser-style
     // reconnect (Last-Event-ID header).
     const firstConnection = client.connection?.connectionId;
-    hub.disconnect('notifications', 'u1');
-    await hub.send('u1', 'notifications', typedEvent('notification', { title: 'two' }));
+    hub.disconnect({ group: 'notifications', id: 'u1' });
+    await hub.send(
+      { group: 'notifications', id: 'u1' },
+      typedEvent('notification', { title: 'two' }),
+    );
     await until(() => titles.length === 2);
     expect(titles).toEqual(['one', 'two']);
     expect(client.connection?.connectionId).not.toBe(firstConnection);
@@ -119,11 +125,17 @@ describe('against @ssehub/core', () => {
     await start();
     const { client, titles } = connect();
     await until(() => client.status === 'open' && client.connection !== undefined);
-    await hub.send('u1', 'notifications', typedEvent('notification', { title: 'old' }));
+    await hub.send(
+      { group: 'notifications', id: 'u1' },
+      typedEvent('notification', { title: 'old' }),
+    );
     await until(() => titles.length === 1);
     const oldId = client.lastEventId;
     for (let i = 0; i < 5; i++) {
-      await hub.send('u1', 'notifications', typedEvent('notification', { title: `n${i}` }));
+      await hub.send(
+        { group: 'notifications', id: 'u1' },
+        typedEvent('notification', { title: `n${i}` }),
+      );
     }
     await until(() => titles.length === 6);
 

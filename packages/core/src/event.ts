@@ -7,7 +7,7 @@
  * ```ts
  * type Events = { notification: { title: string }; task_progress: { task: string; percent: number } };
  * const hub = new Hub<Events>();
- * hub.send('u1', 'users', typedEvent('task_progress', { task: 't1', percent: 40 }));
+ * hub.send({ group: 'users', id: 'u1' }, typedEvent('task_progress', { task: 't1', percent: 40 }));
  * ```
  */
 

@@ -336,7 +336,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     }
     if (
       limits.maxConnectionsPerClient !== undefined &&
-      hub.connectionsOf(group, id) >= limits.maxConnectionsPerClient
+      hub.connectionsOf({ group, id }) >= limits.maxConnectionsPerClient
     ) {
       return jsonError(429, 'Too many connections for this client.');
     }
@@ -426,7 +426,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     try {
       delivered =
         id !== undefined
-          ? await hub.send(id as string, group as string, message)
+          ? await hub.send({ group: group as string, id: id as string }, message)
           : ids !== undefined
             ? await hub.sendMany(
                 (ids as string[]).map((x) => ({ group: group as string, id: x })),
@@ -502,7 +502,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
           if (typeof group !== 'string') return group;
           const id = checkName(rest[1], 'id');
           if (typeof id !== 'string') return id;
-          return json(200, { code: 200, data: { disconnected: hub.disconnect(group, id) } });
+          return json(200, { code: 200, data: { disconnected: hub.disconnect({ group, id }) } });
         }
         case 'info': {
           if (rest.length !== 0) break;

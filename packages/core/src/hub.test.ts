@@ -49,12 +49,35 @@ describe('sends', () => {
     const tab2 = open(hub, 'users', 'alice');
     const bob = open(hub, 'users', 'bob');
     const otherGroup = open(hub, 'admins', 'alice');
-    expect(await hub.send('alice', 'users', typedEvent('notification', { n: 1 }))).toBe(2);
+    expect(
+      await hub.send({ group: 'users', id: 'alice' }, typedEvent('notification', { n: 1 })),
+    ).toBe(2);
     await tick();
     expect(tab1.sink.appEvents.map((e) => e.data)).toEqual(['{"n":1}']);
     expect(tab2.sink.appEvents.map((e) => e.data)).toEqual(['{"n":1}']);
     expect(bob.sink.appEvents).toHaveLength(0);
     expect(otherGroup.sink.appEvents).toHaveLength(0);
+  });
+
+  it('names a client as { group, id } only: strings from JavaScript get a TypeError', async () => {
+    const hub = makeHub();
+    open(hub, 'users', 'alice');
+    const loose = hub as unknown as Record<string, (...args: unknown[]) => unknown>;
+    await expect(loose.send!('alice', 'users', newEvent('x'))).rejects.toThrow(
+      /hub\.send\(\) names a client as an object \{ group, id \}, got the string "alice"/,
+    );
+    expect(() => loose.disconnect!('users', 'alice')).toThrow(TypeError);
+    expect(() => loose.connectionsOf!('users', 'alice')).toThrow(
+      /hub\.connectionsOf\(\) names a client as an object \{ group, id \}/,
+    );
+    await expect(loose.sendMany!(['alice'], newEvent('x'))).rejects.toBeInstanceOf(TypeError);
+    await expect(loose.sendMany!({ group: 'users', id: 'alice' }, newEvent('x'))).rejects.toThrow(
+      /takes a list of clients/,
+    );
+    await expect(loose.send!({ group: 'users' }, newEvent('x'))).rejects.toBeInstanceOf(TypeError);
+    // Nothing was sent or closed by the rejected calls.
+    expect(hub.connectionsOf({ group: 'users', id: 'alice' })).toBe(1);
+    expect(hub.info().counters.eventsSent).toBe(0);
   });
 
   it('group, broadcast, list and predicate sends reach exactly their targets', async () => {
@@ -160,13 +183,13 @@ describe('disconnect, info and hooks', () => {
     const t1 = open(hub, 'g', 'a');
     const t2 = open(hub, 'g', 'a');
     const other = open(hub, 'g', 'b');
-    expect(hub.disconnect('g', 'a')).toBe(2);
+    expect(hub.disconnect({ group: 'g', id: 'a' })).toBe(2);
     expect(t1.sink.closed && t2.sink.closed).toBe(true);
     expect(other.sink.closed).toBe(false);
     expect(reasons).toEqual(['kicked', 'kicked']);
     // What was queued before the kick is flushed first.
     expect(t1.sink.events[0]?.event).toBe('connected');
-    expect(hub.disconnect('g', 'a')).toBe(0);
+    expect(hub.disconnect({ group: 'g', id: 'a' })).toBe(0);
   });
 
   it("calls a connection's onClose listeners once, with the reason", async () => {
@@ -174,7 +197,7 @@ describe('disconnect, info and hooks', () => {
     const { connection } = open(hub, 'g', 'a');
     const seen: DisconnectReason[] = [];
     connection.onClose((reason) => seen.push(reason));
-    hub.disconnect('g', 'a');
+    hub.disconnect({ group: 'g', id: 'a' });
     connection.closed();
     expect(seen).toEqual(['kicked']);
     connection.onClose(() => seen.push('error'));
@@ -198,8 +221,8 @@ describe('disconnect, info and hooks', () => {
     expect(hub.groupClients('g1').sort()).toEqual(['a', 'b']);
     a1.connection.closed();
     expect(hub.info().clientCount).toBe(3);
-    hub.disconnect('g1', 'a');
-    hub.disconnect('g2', 'c');
+    hub.disconnect({ group: 'g1', id: 'a' });
+    hub.disconnect({ group: 'g2', id: 'c' });
     info = hub.info();
     expect(info).toMatchObject({
       groupCount: 1,
@@ -408,8 +431,8 @@ describe('replay', () => {
     await tick();
     const lastSeen = first.sink.appEvents.at(-1)!.id!;
     first.connection.closed();
-    await hub.send('a', 'g1', newEvent('mine'));
-    await hub.send('b', 'g1', newEvent('not mine'));
+    await hub.send({ group: 'g1', id: 'a' }, newEvent('mine'));
+    await hub.send({ group: 'g1', id: 'b' }, newEvent('not mine'));
     await hub.sendGroup('g1', newEvent('my group'));
     await hub.sendGroup('g2', newEvent('other group'));
     await hub.broadcast(newEvent('b2'));

@@ -371,8 +371,13 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection, reason));
   }
 
-  /** Closes every connection of (group, id) (the seed's UnRegisterClient); the browser reconnects. */
-  disconnect(group: string, id: string): number {
+  /**
+   * Closes every connection of the client `{ group, id }`; the browser reconnects. Returns the
+   * connections closed here (other nodes close theirs through the broker).
+   */
+  disconnect(client: ClientRef): number {
+    assertClientRef(client, 'disconnect');
+    const { group, id } = client;
     const count = this.#disconnectLocal(group, id);
     this.#publishRemote({
       id: '',
@@ -394,9 +399,17 @@ export class Hub<M extends EventMap = AnyEvents> {
 
   // ---------------------------------------------------------------- sends
 
-  /** Unicast: every connection of (group, id). Resolves with the connections reached here. */
-  send(id: string, group: string, event: HubEvent<M>): Promise<number> {
-    return this.#publish({ kind: 'client', group, id }, event);
+  /**
+   * Unicast: every connection of the client `{ group, id }`. Resolves with the connections
+   * reached here.
+   */
+  send(client: ClientRef, event: HubEvent<M>): Promise<number> {
+    try {
+      assertClientRef(client, 'send');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#publish({ kind: 'client', group: client.group, id: client.id }, event);
   }
 
   /** Every client of a group. */
@@ -409,12 +422,23 @@ export class Hub<M extends EventMap = AnyEvents> {
     return this.#publish({ kind: 'all' }, event);
   }
 
-  /** Each listed client (the seed's loop over ids). */
+  /** Each listed client `{ group, id }`; a client listed twice gets the event once. */
   sendMany(clients: readonly ClientRef[], event: HubEvent<M>): Promise<number> {
-    return this.#publish(
-      { kind: 'clients', clients: clients.map((c) => ({ group: c.group, id: c.id })) },
-      event,
-    );
+    let copy: ClientRef[];
+    try {
+      if (!Array.isArray(clients)) {
+        throw new TypeError(
+          `hub.sendMany() takes a list of clients { group, id }, got ${describeValue(clients)}.`,
+        );
+      }
+      copy = clients.map((client) => {
+        assertClientRef(client, 'sendMany');
+        return { group: client.group, id: client.id };
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#publish({ kind: 'clients', clients: copy }, event);
   }
 
   /**
@@ -664,9 +688,10 @@ export class Hub<M extends EventMap = AnyEvents> {
     return [...(this.#groups.get(group)?.keys() ?? [])];
   }
 
-  /** Connections open for (group, id). */
-  connectionsOf(group: string, id: string): number {
-    return this.#groups.get(group)?.get(id)?.size ?? 0;
+  /** Connections open here for the client `{ group, id }`. */
+  connectionsOf(client: ClientRef): number {
+    assertClientRef(client, 'connectionsOf');
+    return this.#groups.get(client.group)?.get(client.id)?.size ?? 0;
   }
 
   /** Open connections. */
@@ -720,6 +745,35 @@ export class Hub<M extends EventMap = AnyEvents> {
       // An error hook that throws has nowhere left to report to.
     }
   }
+}
+
+/**
+ * Every hub method names a client the same way, `{ group, id }`: two strings in a row would let a
+ * swap compile and silently reach nobody. JavaScript callers that pass strings learn it here.
+ */
+function assertClientRef(client: unknown, method: string): asserts client is ClientRef {
+  if (
+    client !== null &&
+    typeof client === 'object' &&
+    typeof (client as ClientRef).group === 'string' &&
+    typeof (client as ClientRef).id === 'string'
+  )
+    return;
+  throw new TypeError(
+    `hub.${method}() names a client as an object { group, id }, got ${describeValue(client)}. ` +
+      `Write e.g. hub.${EXAMPLES[method] ?? `${method}({ group: 'users', id: 'alice' })`}.`,
+  );
+}
+
+const EXAMPLES: Record<string, string> = {
+  send: "send({ group: 'users', id: 'alice' }, event)",
+  sendMany: "sendMany([{ group: 'users', id: 'alice' }], event)",
+};
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return `an object with keys ${JSON.stringify(Object.keys(value))}`;
 }
 
 function prepare(

@@ -225,7 +225,7 @@ describe('abort cleanup', () => {
     const response = await sseHandler(hub)(new Request(`${BASE}/stream/g/u`));
     const reader = response.body!.getReader();
     await readUntil(reader, (t) => t.includes('connected'));
-    expect(hub.disconnect('g', 'u')).toBe(1);
+    expect(hub.disconnect({ group: 'g', id: 'u' })).toBe(1);
     const { done } = await reader.read();
     expect(done).toBe(true);
   });
@@ -234,7 +234,7 @@ describe('abort cleanup', () => {
 describe('backpressure on the stream sink', () => {
   const flood = async (hub: Hub, count: number) => {
     for (let i = 0; i < count; i++) {
-      await hub.send('u', 'g', { event: 'x', data: 'y'.repeat(1000) });
+      await hub.send({ group: 'g', id: 'u' }, { event: 'x', data: 'y'.repeat(1000) });
       await tick();
     }
   };
@@ -262,7 +262,7 @@ describe('backpressure on the stream sink', () => {
     expect(hub.connectionCount).toBe(1);
     expect(hub.info().counters.eventsDropped).toBeGreaterThan(0);
     const reader = response.body!.getReader();
-    await hub.send('u', 'g', { event: 'last', data: 1 });
+    await hub.send({ group: 'g', id: 'u' }, { event: 'last', data: 1 });
     expect(await readUntil(reader, (t) => t.includes('event: last'))).toContain('event: x');
     await reader.cancel();
   });
@@ -286,7 +286,7 @@ describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
       });
       const reader = response.body!.getReader();
       await readUntil(reader, (t) => t.includes('connected'));
-      await hub.send('u', 'g', { event: 'live', data: 'now' });
+      await hub.send({ group: 'g', id: 'u' }, { event: 'live', data: 'now' });
       expect(await readUntil(reader, (t) => t.includes('event: live'))).toContain('data: now');
       abort.abort();
       const deadline = Date.now() + 2_000;

@@ -148,7 +148,7 @@ describe('on node:http (serve from h3): the node path', () => {
     await stream.response;
     await tick(600);
     expect(stream.ended()).toBe(false);
-    await hub.send('u', 'g', { event: 'late', data: 1 });
+    await hub.send({ group: 'g', id: 'u' }, { event: 'late', data: 1 });
     await until(() => stream.text().includes('event: late'), 'the late event');
     stream.request.destroy();
   });
@@ -161,7 +161,7 @@ describe('on node:http (serve from h3): the node path', () => {
       const { port } = server.address() as AddressInfo;
       const stream = open(`http://127.0.0.1:${port}/api/v1/sse/stream/g/u`);
       expect((await stream.response).statusCode).toBe(200);
-      await hub.send('u', 'g', { event: 'live', data: 1 });
+      await hub.send({ group: 'g', id: 'u' }, { event: 'live', data: 1 });
       await until(() => stream.text().includes('event: live'), 'the live event');
       expect(streamSinks.count).toBe(0);
       stream.request.destroy();
@@ -178,7 +178,7 @@ describe('on node:http (serve from h3): the node path', () => {
     const stream = open(`${origin}/api/v1/sse/stream/g/u`);
     await stream.response;
     await until(() => hub.connectionCount === 1, 'the connection');
-    expect(hub.disconnect('g', 'u')).toBe(1);
+    expect(hub.disconnect({ group: 'g', id: 'u' })).toBe(1);
     await until(stream.ended, 'the end of the response');
   });
 
@@ -201,7 +201,7 @@ describe('on node:http (serve from h3): the node path', () => {
     await until(() => hub.connectionCount === 1, 'the connection');
     const big = 'y'.repeat(256 * 1024);
     for (let i = 0; i < 400 && hub.connectionCount === 1; i++) {
-      await hub.send('u', 'g', { data: big });
+      await hub.send({ group: 'g', id: 'u' }, { data: big });
       await tick();
     }
     expect(hub.connectionCount).toBe(0);
@@ -223,7 +223,7 @@ describe('without node:http (app.fetch, as on Bun and Deno): the Web path', () =
     expect(streamSinks.count).toBe(1);
     const reader = response.body!.getReader();
     await readUntil(reader, (t) => t.includes('event: connected'));
-    await hub.send('u', 'g', { event: 'live', data: 1 });
+    await hub.send({ group: 'g', id: 'u' }, { event: 'live', data: 1 });
     expect(await readUntil(reader, (t) => t.includes('event: live'))).toContain('data: 1');
     abort.abort();
     await until(() => hub.connectionCount === 0, 'the release on abort');
@@ -247,7 +247,7 @@ describe('without node:http (app.fetch, as on Bun and Deno): the Web path', () =
       .fetch(new Request('http://localhost/api/v1/sse/stream/g/u'));
     expect(response.status).toBe(200);
     for (let i = 0; i < 20 && hub.connectionCount > 0; i++) {
-      await hub.send('u', 'g', { data: 'y'.repeat(1000) });
+      await hub.send({ group: 'g', id: 'u' }, { data: 'y'.repeat(1000) });
       await tick();
     }
     expect(hub.connectionCount).toBe(0);

@@ -132,7 +132,7 @@ describe('@ssehub/koa', () => {
     expect(res.headers['content-encoding']).toBeUndefined();
     expect(res.headers['content-length']).toBeUndefined();
     await until(() => stream.text().includes('event: connected'), 'the connected event');
-    await hub.send('u', 'g', { event: 'live', data: 1 });
+    await hub.send({ group: 'g', id: 'u' }, { event: 'live', data: 1 });
     await until(() => stream.text().includes('event: live'), 'the live event');
     expect(stream.ended()).toBe(false);
     stream.request.destroy();
@@ -206,7 +206,7 @@ describe('@ssehub/koa', () => {
     const origin = await listen(app);
     const stream = open(`${origin}/api/v1/sse/stream/g/u`);
     await stream.response;
-    expect(hub.disconnect('g', 'u')).toBe(1);
+    expect(hub.disconnect({ group: 'g', id: 'u' })).toBe(1);
     await until(stream.ended, 'the end of the response');
   });
 
@@ -223,7 +223,7 @@ describe('@ssehub/koa', () => {
     await until(() => hub.connectionCount === 1, 'the connection');
     const big = 'y'.repeat(256 * 1024);
     for (let i = 0; i < 400 && hub.connectionCount === 1; i++) {
-      await hub.send('u', 'g', { data: big });
+      await hub.send({ group: 'g', id: 'u' }, { data: big });
       await tick();
     }
     expect(hub.connectionCount).toBe(0);
@@ -241,7 +241,7 @@ describe('@ssehub/koa', () => {
     await stream.response;
     await tick(600);
     expect(stream.ended()).toBe(false);
-    await hub.send('u', 'g', { event: 'late', data: 1 });
+    await hub.send({ group: 'g', id: 'u' }, { event: 'late', data: 1 });
     await until(() => stream.text().includes('event: late'), 'the late event');
     stream.request.destroy();
   });

@@ -120,7 +120,7 @@ describe('sseHandler as Express middleware', () => {
     const stream = await openStream(`${origin}/api/v1/sse/stream/g/a`, gzip);
     expect(stream.headers['content-encoding']).toBeUndefined();
     await stream.waitForEvent((e) => e.event === 'connected');
-    await hub.send('a', 'g', { event: 'prompt', data: 'not buffered' });
+    await hub.send({ group: 'g', id: 'a' }, { event: 'prompt', data: 'not buffered' });
     await stream.waitForEvent((e) => e.event === 'prompt');
     stream.close();
   });

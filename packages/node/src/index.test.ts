@@ -41,7 +41,7 @@ describe('sseHandler on node:http', () => {
     const connected = await stream.waitForEvent((e) => e.event === 'connected');
     expect(JSON.parse(connected.data)).toMatchObject({ group: 'g', id: 'a' });
     expect(stream.retries).toEqual([1234]);
-    expect(await hub.send('a', 'g', { event: 'note', data: { n: 1 } })).toBe(1);
+    expect(await hub.send({ group: 'g', id: 'a' }, { event: 'note', data: { n: 1 } })).toBe(1);
     const note = await stream.waitForEvent((e) => e.event === 'note');
     expect(JSON.parse(note.data)).toEqual({ n: 1 });
     expect(note.id).toBeTruthy();
@@ -108,7 +108,7 @@ describe('sseHandler on node:http', () => {
     const { hub, url } = await start();
     const stream = await openStream(`${url}/stream/g/a`);
     await stream.waitForEvent((e) => e.event === 'connected');
-    expect(hub.connectionsOf('g', 'a')).toBe(1);
+    expect(hub.connectionsOf({ group: 'g', id: 'a' })).toBe(1);
     stream.close();
     await waitFor(() => hub.connectionCount === 0, 5_000, 'the hub to drop the connection');
     expect(hub.info().counters.connectionsClosed).toBe(1);
@@ -156,7 +156,7 @@ describe('sseHandler on node:http', () => {
     await stream.waitForEvent((e) => e.event === 'connected');
     stream.response.pause();
     for (let i = 0; i < 2_000 && hub.info().counters.slowDisconnects === 0; i++) {
-      await hub.send('slow', 'g', { data: big });
+      await hub.send({ group: 'g', id: 'slow' }, { data: big });
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(hub.info().counters.slowDisconnects).toBe(1);
@@ -178,11 +178,11 @@ describe('sseHandler on node:http', () => {
     stream.response.pause();
     let sent = 0;
     for (; sent < 2_000 && hub.info().counters.eventsDropped === 0; sent++) {
-      await hub.send('slow', 'g', { event: 'n', data: `${sent} ${big}` });
+      await hub.send({ group: 'g', id: 'slow' }, { event: 'n', data: `${sent} ${big}` });
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(hub.info().counters.eventsDropped).toBeGreaterThan(0);
-    await hub.send('slow', 'g', { event: 'last', data: 'done' });
+    await hub.send({ group: 'g', id: 'slow' }, { event: 'last', data: 'done' });
     stream.response.resume();
     await stream.waitForEvent((e) => e.event === 'last', 10_000);
     const numbers = stream.events
@@ -203,7 +203,8 @@ describe('sseHandler on node:http', () => {
     await stream.waitForEvent((e) => e.event === 'connected');
     stream.response.pause();
     const count = 300; // ~19 MiB: far more than the socket buffers hold.
-    for (let i = 0; i < count; i++) await hub.send('a', 'g', { event: 'n', data: `${i} ${big}` });
+    for (let i = 0; i < count; i++)
+      await hub.send({ group: 'g', id: 'a' }, { event: 'n', data: `${i} ${big}` });
     await new Promise((resolve) => setImmediate(resolve));
     stream.response.resume();
     await stream.waitForEvent((e) => e.event === 'n' && e.data.startsWith(`${count - 1} `), 20_000);
@@ -230,7 +231,7 @@ describe('sseHandler on node:http', () => {
     // A fixed wait on purpose: the point is to stay silent past every timeout.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(stream.ended).toBe(false);
-    expect(await hub.send('a', 'g', { event: 'late', data: 'still here' })).toBe(1);
+    expect(await hub.send({ group: 'g', id: 'a' }, { event: 'late', data: 'still here' })).toBe(1);
     await stream.waitForEvent((e) => e.event === 'late');
     stream.close();
   });
@@ -280,7 +281,7 @@ describe('the wire format', () => {
     const event = 'event: note\nid: n1\ndata: héllo\ndata: world\n\n';
     const bytes = Buffer.byteLength(event);
     await client.until(`${bytes.toString(16)}\r\n${Buffer.from(event).toString('latin1')}\r\n`);
-    hub.disconnect('g', 'a');
+    hub.disconnect({ group: 'g', id: 'a' });
     await client.until('\r\n0\r\n\r\n');
     // Every byte after the head is a well-formed chunk, up to the terminator.
     let rest = client.text.slice(client.text.indexOf('\r\n\r\n') + 4);
@@ -307,14 +308,16 @@ describe('the wire format', () => {
     client.send(`GET ${BASE}/stream/g/a HTTP/1.1\r\nHost: x\r\n\r\n`);
     await client.until('event: connected');
     const drainListeners = sockets[0]!.listenerCount('drain');
-    hub.disconnect('g', 'a');
+    hub.disconnect({ group: 'g', id: 'a' });
     await client.until('\r\n0\r\n\r\n');
     await waitFor(() => hub.connectionCount === 0);
     client.send(`GET ${BASE}/stream/g/b HTTP/1.1\r\nHost: x\r\n\r\n`);
     await client.until('"id":"b"');
     expect(sockets).toHaveLength(1);
     expect(sockets[0]!.listenerCount('drain')).toBe(drainListeners);
-    expect(await hub.send('b', 'g', { event: 'second', data: 'on the same socket' })).toBe(1);
+    expect(
+      await hub.send({ group: 'g', id: 'b' }, { event: 'second', data: 'on the same socket' }),
+    ).toBe(1);
     await client.until('data: on the same socket');
   });
 
@@ -342,7 +345,7 @@ describe('closeGracefully', () => {
     await stream.waitForEvent((e) => e.event === 'connected');
     stream.response.pause();
     for (let i = 0; i < 100; i++)
-      await hub.send('behind', 'g', { event: 'n', data: `${i} ${big}` });
+      await hub.send({ group: 'g', id: 'behind' }, { event: 'n', data: `${i} ${big}` });
     const closing = closeGracefully(server, hub);
     // The client catches up only after the shutdown began.
     await new Promise((resolve) => setTimeout(resolve, 300));

@@ -55,7 +55,7 @@ describe('delivery across nodes', () => {
     const x1 = c!.connect('admins', 'x1', { meta: { role: 'admin' } });
     const all = [u1a, u1c, u2, x1];
 
-    await b!.hub.send('u1', 'users', { data: 'unicast' });
+    await b!.hub.send({ group: 'users', id: 'u1' }, { data: 'unicast' });
     await a!.hub.sendGroup('users', { data: 'group' });
     await c!.hub.broadcast({ data: 'broadcast' });
     await a!.hub.sendMany(
@@ -105,7 +105,7 @@ describe('delivery across nodes', () => {
     expect(data(here)).toEqual(['local', 'after']);
     expect(data(there)).toEqual(['after']);
 
-    expect(a!.hub.disconnect('users', 'u1')).toBe(1);
+    expect(a!.hub.disconnect({ group: 'users', id: 'u1' })).toBe(1);
     await until(() => there.ended, 'the other node closes its connection');
     expect(b!.hub.connectionCount).toBe(0);
   });

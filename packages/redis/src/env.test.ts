@@ -37,7 +37,7 @@ describe('clusterFromEnv', () => {
         },
         { group: 'g', id: 'on-b' },
       );
-      await hubA.send('on-b', 'g', { event: 'notification', data: { from: 'a' } });
+      await hubA.send({ group: 'g', id: 'on-b' }, { event: 'notification', data: { from: 'a' } });
       await expect
         .poll(() => received.join(''))
         .toMatch(/event: notification\nid: \S+\ndata: \{"from":"a"\}/);

@@ -15,7 +15,7 @@ const target: BenchTarget = {
   broadcast(payload) {
     everyone.broadcast(payload);
   },
-  unicast(id, _group, payload) {
+  unicast({ id }, payload) {
     sessions.get(id)?.push(payload);
   },
   group(group, payload) {

@@ -21,8 +21,8 @@ export interface Payload {
 export interface BenchTarget {
   /** Sends `payload` as one event to every connected client. */
   broadcast(payload: Payload): void;
-  /** Sends `payload` to the client with this id (`c0`, `c1`, ...), a member of `group`. */
-  unicast(id: string, group: string, payload: Payload): void;
+  /** Sends `payload` to one client: id `c0`, `c1`, ..., a member of group `g0`, `g1`, .... */
+  unicast(client: { readonly group: string; readonly id: string }, payload: Payload): void;
   /** Sends `payload` to every client of the group (`g0`, `g1`, ...). */
   group(group: string, payload: Payload): void;
   /** Connected clients as the library counts them. */
@@ -129,11 +129,13 @@ export async function control(
       const groups = int(params, 'groups', 1);
       const rounds = int(params, 'rounds', 1);
       // Client c<i> is in group g<i % groups> (see the load generator).
-      const ids = Array.from({ length: clients }, (_, i) => [`c${i}`, `g${i % groups}`] as const);
+      const refs = Array.from({ length: clients }, (_, i) => ({
+        group: `g${i % groups}`,
+        id: `c${i}`,
+      }));
       const startedAt = now();
       for (let r = 0; r < rounds; r++) {
-        for (const [id, group] of ids)
-          target.unicast(id, group, { k: tag, t: now(), p: pad(size) });
+        for (const client of refs) target.unicast(client, { k: tag, t: now(), p: pad(size) });
       }
       return { startedAt, endedAt: now() };
     }

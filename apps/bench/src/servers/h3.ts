@@ -15,7 +15,7 @@ const target: BenchTarget = {
     const data = JSON.stringify(payload);
     for (const stream of registry.all) void stream.push(data);
   },
-  unicast(id, _group, payload) {
+  unicast({ id }, payload) {
     void registry.byId.get(id)?.push(JSON.stringify(payload));
   },
   group(group, payload) {

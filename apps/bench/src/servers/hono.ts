@@ -16,7 +16,7 @@ const target: BenchTarget = {
     const data = JSON.stringify(payload);
     for (const stream of registry.all) void stream.writeSSE({ data });
   },
-  unicast(id, _group, payload) {
+  unicast({ id }, payload) {
     void registry.byId.get(id)?.writeSSE({ data: JSON.stringify(payload) });
   },
   group(group, payload) {

@@ -19,7 +19,7 @@ const target: BenchTarget = {
     const bytes = encode(payload);
     for (const c of registry.all) c.enqueue(bytes);
   },
-  unicast(id, _group, payload) {
+  unicast({ id }, payload) {
     registry.byId.get(id)?.enqueue(encode(payload));
   },
   group(group, payload) {

@@ -17,7 +17,7 @@ const target: BenchTarget = {
     const bytes = encode(payload);
     for (const res of registry.all) res.write(bytes);
   },
-  unicast(id, _group, payload) {
+  unicast({ id }, payload) {
     registry.byId.get(id)?.write(encode(payload));
   },
   group(group, payload) {

@@ -7,8 +7,8 @@ export function hubTarget(hub: Hub): BenchTarget {
     broadcast(payload) {
       void hub.broadcast({ data: payload });
     },
-    unicast(id, group, payload) {
-      void hub.send(id, group, { data: payload });
+    unicast(client, payload) {
+      void hub.send(client, { data: payload });
     },
     group(group, payload) {
       void hub.sendGroup(group, { data: payload });
