@@ -1,6 +1,6 @@
 /**
  * The demo server: one `Hub<DemoEvents>`, the reference routes through the node:http adapter,
- * and a few demo routes that play the seed's scenarios.
+ * and a few demo routes that play the scenarios of the README (notifications, tasks, challenges, presence).
  *
  * | route | does |
  * | --- | --- |

@@ -6,7 +6,7 @@
  * defensively: the map says what the demo's own server sends.
  */
 
-/** A message for one user (the seed's `SendSystemNotification`). */
+/** A message for one user. */
 export interface Notification {
   title: string;
   content: string;
@@ -15,7 +15,7 @@ export interface Notification {
   at?: number;
 }
 
-/** One step of a simulated server task (the seed's `task_progress`). */
+/** One step of a simulated server task. */
 export interface TaskProgress {
   taskId: string;
   /** 0 to 100. */
@@ -35,13 +35,13 @@ export interface Standing {
   bot: boolean;
 }
 
-/** The whole leaderboard of a challenge, sent to its group (the seed's `rank_update`). */
+/** The whole leaderboard of a challenge, sent to its group. */
 export interface RankUpdate {
   challenge: string;
   ranking: Standing[];
 }
 
-/** Something happened in a challenge (the seed's `challenge_update`). */
+/** Something happened in a challenge. */
 export interface ChallengeUpdate {
   challenge: string;
   round: number;
@@ -53,14 +53,14 @@ export interface ChallengeUpdate {
   message: string;
 }
 
-/** A user came online in, or left, a group (the seed's `user_online`). */
+/** A user came online in, or left, a group. */
 export interface Presence {
   id: string;
   group: string;
   at: number;
 }
 
-/** A system broadcast (the seed's `system`). */
+/** A system broadcast. */
 export interface SystemMessage {
   message: string;
   level?: 'info' | 'maintenance';

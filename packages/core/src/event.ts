@@ -39,12 +39,12 @@ export type PlainEvent<M extends EventMap> = EventOptions & {
 /** Anything a hub typed with `M` accepts. */
 export type HubEvent<M extends EventMap = AnyEvents> = TypedEvent<M> | PlainEvent<M>;
 
-/** An event with only data (the seed's `NewEvent`). */
+/** An unnamed event: only data (the browser dispatches it as `message`). */
 export function newEvent<D>(data: D, options?: EventOptions): EventOptions & { data: D } {
   return { ...options, data };
 }
 
-/** An event with a type (the seed's `NewTypedEvent`). */
+/** A named event: `event` is the name the browser dispatches it under. */
 export function typedEvent<K extends string, D>(
   event: K,
   data: D,
@@ -53,7 +53,7 @@ export function typedEvent<K extends string, D>(
   return { ...options, event, data };
 }
 
-/** An event with the app's own id (the seed's `NewEventWithID`), optionally typed. */
+/** An event with the app's own id instead of the one the hub assigns, optionally named. */
 export function eventWithId<D, K extends string | undefined = undefined>(
   id: string,
   data: D,

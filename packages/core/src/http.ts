@@ -3,7 +3,7 @@
  *
  * An adapter turns its request into a `HubRequest`, calls the handler, and either writes the
  * JSON/text response, or (for a stream) writes the headers and calls `connect(sink)` with a sink
- * over its response. Routes, under `base` (default `/api/v1/sse`, the seed's):
+ * over its response. Routes, under `base` (default `/api/v1/sse`):
  *
  * | route | does |
  * | --- | --- |

@@ -38,7 +38,7 @@ import {
 export interface HubOptions {
   /**
    * Longest silence on a stream: a comment is written to a connection that has been quiet for
-   * three quarters of this (default 30 000 ms, the seed's). Keep it below every idle timeout on the
+   * three quarters of this (default 30 000 ms). Keep it below every idle timeout on the
    * path (Bun's default is 10 s).
    */
   heartbeatMs?: number;
@@ -48,7 +48,7 @@ export interface HubOptions {
   sweepIntervalMs?: number;
   /** The `retry:` sent to each new connection, in ms (default 3 000). */
   retryMs?: number;
-  /** Events a connection may have queued while its transport is busy (default 100, the seed's). */
+  /** Events a connection may have queued while its transport is busy (default 100). */
   maxQueuedEvents?: number;
   /** Bytes a connection may have queued while its transport is busy (default 1 MiB). */
   maxQueuedBytes?: number;
@@ -136,7 +136,7 @@ export interface HubCounters {
   connectionsClosed: number;
 }
 
-/** A snapshot of the hub (the seed's `Info()`). */
+/** A snapshot of the hub: groups, clients, connections and counters. */
 export interface HubInfo {
   groupCount: number;
   clientCount: number;
@@ -150,7 +150,7 @@ const HEARTBEAT = encodeComment();
 let hubCounter = 0;
 
 /**
- * The hub (the seed's SSEManager): connections keyed by (group, id), and the sends that reach
+ * The hub: connections keyed by client `{ group, id }`, and the sends that reach
  * them. Several hubs may live in one process. Nothing has to be started: timers run while there
  * are connections and stop with the last one or with `close()`.
  */
@@ -442,7 +442,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   }
 
   /**
-   * The clients the predicate accepts (the seed's conditional push). The predicate runs in this
+   * The clients the predicate accepts (a conditional push). The predicate runs in this
    * process only: it also filters replay here, but it is not carried to other nodes.
    */
   sendWhere(predicate: (client: ClientInfo) => boolean, event: HubEvent<M>): Promise<number> {
@@ -683,7 +683,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     return this.#groups.get(group)?.size ?? 0;
   }
 
-  /** The ids of a group's clients (the seed's GetGroupClients). */
+  /** The ids of a group's clients. */
   groupClients(group: string): string[] {
     return [...(this.#groups.get(group)?.keys() ?? [])];
   }

@@ -28,7 +28,7 @@ describe('event map typing (checked by tsc --noEmit)', () => {
     const event = typedEvent('notification', { title: 'hi' });
     await hub.send({ group: 'g', id: 'a' }, event);
     await hub.send({ id: 'a', group: 'g' }, event);
-    // @ts-expect-error: the seed's order (id, group) is not a signature any more
+    // @ts-expect-error: the order (id, group) is not a signature
     await hub.send('a', 'g', event).catch(() => {});
     // @ts-expect-error: nor is (group, id)
     await hub.send('g', 'a', event).catch(() => {});
