@@ -22,10 +22,9 @@ import type { Socket } from 'node:net';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  type Connection,
+  type ConnectionInfo,
   configFromEnv,
   type Env,
-  encodeEvent,
   Hub,
   signJwt,
   typedEvent,
@@ -97,19 +96,11 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   /**
    * Tells the page where the replay ends: a `live` event written to this connection only (kept out
-   * of the history) once the hub has queued what it replays. The in-memory history replays inside
-   * `hub.connect`, so that is before `onConnect` runs; a shared history answers later, while the
-   * hub holds live events back (`held`).
+   * of the history, no id). The hub writes it after what it replays, however late a shared history
+   * answers, and before the live events it held back meanwhile.
    */
-  const markLive = (connection: Connection) => {
-    if (connection.isClosed) return;
-    if (connection.held !== undefined) {
-      setTimeout(markLive, 5, connection);
-      return;
-    }
-    connection.push(
-      encodeEvent({ event: 'live', data: { connectionId: connection.connectionId } }),
-    );
+  const markLive = (connection: ConnectionInfo) => {
+    hub.sendToConnection(connection, typedEvent('live', { connectionId: connection.connectionId }));
   };
 
   const hub: Hub<DemoEvents> = new Hub<DemoEvents>({

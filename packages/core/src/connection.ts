@@ -22,8 +22,8 @@ export type SlowClientPolicy = 'disconnect' | 'drop-oldest';
 
 /** The hub internals a connection calls back into. */
 export interface ConnectionOwner {
-  scheduleFlush(connection: Connection): void;
-  release(connection: Connection, reason: DisconnectReason, error?: unknown): void;
+  scheduleFlush(connection: ConnectionState): void;
+  release(connection: ConnectionState, reason: DisconnectReason, error?: unknown): void;
   countWrite(bytes: number): void;
   countDropped(events: number): void;
   readonly maxQueuedEvents: number;
@@ -33,13 +33,101 @@ export interface ConnectionOwner {
 }
 
 /**
- * One open event stream. Events queue here while the transport is busy, bounded in count and
- * bytes; everything queued in one tick leaves as one chunk.
+ * What hooks (`onConnect`, `onDisconnect`), `sendWhere` predicates and named filters see of a
+ * connection: a read-only view whose figures are current whenever they are read.
  */
-export class Connection implements ClientInfo, ConnectionControl {
+export interface ConnectionInfo extends ClientInfo {
+  /** Unique within the process. */
+  readonly connectionId: string;
+  /** The client's address as the adapter saw it, when it knows one. */
+  readonly remoteAddress: string | undefined;
+  /** When the connection opened (ms, the hub's clock). */
+  readonly connectedAt: number;
+  /** Whether the connection has ended. */
+  readonly closed: boolean;
+  /** Whether the history is still being replayed to it (live events wait until it is done). */
+  readonly replaying: boolean;
+  /** Whether its transport refused more bytes and has not drained since. */
+  readonly blocked: boolean;
+  /** Chunks (events, heartbeats) queued for its transport. */
+  readonly queuedEvents: number;
+  /** Bytes queued for its transport. */
+  readonly queuedBytes: number;
+}
+
+/**
+ * An open connection as the adapter that opened it (`hub.connect`, a `StreamResponse`) holds it:
+ * the adapter reports its transport's state; nothing else of the connection can be changed.
+ */
+export interface Connection extends ConnectionControl {
+  /** The read-only view that hooks and predicates get. */
+  readonly info: ConnectionInfo;
+  /** Calls `listener` once when this connection ends, with the reason. */
+  onClose(listener: (reason: DisconnectReason) => void): void;
+}
+
+/** Set by `ConnectionView`'s static block: the only way from a view back to its state. */
+let stateOfView: (view: object) => ConnectionState | undefined;
+
+/** The read-only view of a connection's state, one per connection. */
+class ConnectionView implements ConnectionInfo {
+  readonly #state: ConnectionState;
+  constructor(state: ConnectionState) {
+    this.#state = state;
+  }
+  get group(): string {
+    return this.#state.group;
+  }
+  get id(): string {
+    return this.#state.id;
+  }
+  get meta(): Readonly<Record<string, unknown>> {
+    return this.#state.meta;
+  }
+  get connectionId(): string {
+    return this.#state.connectionId;
+  }
+  get remoteAddress(): string | undefined {
+    return this.#state.remoteAddress;
+  }
+  get connectedAt(): number {
+    return this.#state.openedAt;
+  }
+  get closed(): boolean {
+    return this.#state.isClosed;
+  }
+  get replaying(): boolean {
+    return this.#state.held !== undefined;
+  }
+  get blocked(): boolean {
+    return this.#state.blockedSince !== 0;
+  }
+  get queuedEvents(): number {
+    return this.#state.queue.length;
+  }
+  get queuedBytes(): number {
+    return this.#state.queuedBytes;
+  }
+  static {
+    stateOfView = (view) => (#state in view ? view.#state : undefined);
+  }
+}
+
+/** The hub's connection behind a view that hooks were given, if it is one. */
+export function connectionStateOf(view: unknown): ConnectionState | undefined {
+  return view !== null && typeof view === 'object' ? stateOfView(view) : undefined;
+}
+
+/**
+ * One open event stream: the hub's internal state of it, never handed to app code (hooks get
+ * `info`, adapters the `Connection` interface). Events queue here while the transport is busy,
+ * bounded in count and bytes; everything queued in one tick leaves as one chunk.
+ */
+export class ConnectionState implements Connection {
   /** Unique within the process. */
   readonly connectionId: string;
   readonly openedAt: number;
+  readonly info: ConnectionInfo;
   /** When bytes were last handed to the transport. */
   lastWriteAt: number;
   /** Since when the transport has refused more bytes (0 when it takes them). */
@@ -66,6 +154,7 @@ export class Connection implements ClientInfo, ConnectionControl {
   ) {
     this.connectionId = connectionId;
     this.openedAt = this.lastWriteAt = owner.now();
+    this.info = new ConnectionView(this);
   }
 
   /** Queues an event's bytes; `eventId` lets replay drop live duplicates at the seam. */

@@ -84,7 +84,7 @@ describe('stream route', () => {
       connection: 'keep-alive',
     });
     expect(t.hub.info()).toMatchObject({ clientCount: 2, groups: { users: 2 } });
-    expect(b.connection.id).toBe('bob');
+    expect(b.connection.info.id).toBe('bob');
   });
 
   it('sends Connection: keep-alive only on HTTP/1.x', async () => {
@@ -219,7 +219,7 @@ describe('auth', () => {
           : { allow: false, status: 401, message: 'no' },
     });
     const ok = await t.stream('/api/v1/sse/stream/g/admin?token=let-me-in');
-    expect(ok.connection.meta).toEqual({ role: 'admin' });
+    expect(ok.connection.info.meta).toEqual({ role: 'admin' });
     expect(await t.json('GET', '/api/v1/sse/stream/g/admin?token=nope')).toMatchObject({
       status: 401,
       body: { message: 'no' },

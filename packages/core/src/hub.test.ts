@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { DisconnectReason } from './connection.js';
+import type { ConnectionInfo, DisconnectReason } from './connection.js';
 import { SSEError } from './errors.js';
 import { newEvent, typedEvent } from './event.js';
-import type { HistoryStore, ReplayResult } from './history.js';
+import { type HistoryStore, MemoryHistory, type ReplayResult } from './history.js';
 import { Hub } from './hub.js';
 import { MemorySink, tick } from './testing.test-util.js';
 
@@ -37,7 +37,7 @@ describe('connection opening', () => {
     expect(JSON.parse(sink.events[0]!.data)).toEqual({
       id: 'alice',
       group: 'users',
-      connectionId: connection.connectionId,
+      connectionId: connection.info.connectionId,
     });
   });
 });
@@ -259,6 +259,90 @@ describe('disconnect, info and hooks', () => {
     expect(hub.connectionCount).toBe(1);
     connection.closed();
     expect(hub.connectionCount).toBe(0);
+  });
+
+  it('gives hooks and predicates a read-only view of the connection, the same one throughout', async () => {
+    const seen: ConnectionInfo[] = [];
+    const hub = makeHub({
+      onConnect: (c) => seen.push(c),
+      onDisconnect: (c) => seen.push(c),
+    });
+    const { connection, sink } = open(hub, 'g', 'a');
+    sink.accept = false;
+    await tick();
+    await hub.sendWhere((c) => {
+      seen.push(c as ConnectionInfo);
+      return true;
+    }, newEvent('queued'));
+    const view = seen[0]!;
+    expect(seen[1]).toBe(view);
+    expect(view).toBe(connection.info);
+    expect(view).toMatchObject({
+      group: 'g',
+      id: 'a',
+      closed: false,
+      replaying: false,
+      blocked: true,
+      queuedEvents: 1,
+    });
+    expect(view.queuedBytes).toBeGreaterThan(0);
+    // Nothing of the hub's state is reachable or writable through the view.
+    expect(() => {
+      (view as { closed: boolean }).closed = true;
+    }).toThrow(TypeError);
+    expect(Object.keys(view)).toEqual([]);
+    expect('queue' in view || 'held' in view || 'push' in view).toBe(false);
+    expect(hub.connectionCount).toBe(1);
+    hub.disconnect({ group: 'g', id: 'a' });
+    expect(seen[2]).toBe(view);
+    expect(view.closed).toBe(true);
+  });
+
+  it('sendToConnection writes to that connection only, after its replay, without moving Last-Event-ID', async () => {
+    const memory = new MemoryHistory();
+    let answer: () => void = () => {};
+    // A shared history that answers a replay later, as Redis does.
+    const history: HistoryStore = {
+      append: (event, id) => memory.append(event, id),
+      since: (id, matches) => {
+        const result = memory.since(id, matches) as ReplayResult;
+        return new Promise<ReplayResult>((resolve) => {
+          answer = () => resolve(result);
+        });
+      },
+    };
+    const hub = makeHub({
+      history,
+      onConnect: (c) => {
+        expect(hub.sendToConnection(c, { event: 'marker', data: { live: c.connectionId } })).toBe(
+          true,
+        );
+      },
+    });
+    const first = open(hub, 'g', 'a');
+    await hub.broadcast(newEvent('before'));
+    await tick();
+    const lastSeen = first.sink.appEvents.at(-1)!.id!;
+    first.connection.closed();
+    await hub.broadcast(newEvent('missed'));
+    const other = open(hub, 'g', 'b');
+    const again = open(hub, 'g', 'a', lastSeen);
+    expect(again.connection.info.replaying).toBe(true);
+    await hub.broadcast(newEvent('live'));
+    answer();
+    await tick();
+    expect(again.sink.appEvents.map((e) => [e.event, e.data, e.id])).toEqual([
+      [undefined, 'missed', expect.any(String)],
+      ['marker', JSON.stringify({ live: again.connection.info.connectionId }), undefined],
+      [undefined, 'live', expect.any(String)],
+    ]);
+    expect(other.sink.appEvents.filter((e) => e.event === 'marker')).toHaveLength(1);
+    expect(() => hub.sendToConnection({ group: 'g', id: 'a' } as never, newEvent('x'))).toThrow(
+      TypeError,
+    );
+    const info = again.connection.info;
+    again.connection.closed();
+    expect(hub.sendToConnection(info, newEvent('too late'))).toBe(false);
   });
 
   it('close() writes what was queued even to a transport that is full, then ends the stream', async () => {

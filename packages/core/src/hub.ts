@@ -1,6 +1,9 @@
 import {
-  Connection,
+  type Connection,
+  type ConnectionInfo,
   type ConnectionOwner,
+  ConnectionState,
+  connectionStateOf,
   type DisconnectReason,
   type SlowClientPolicy,
 } from './connection.js';
@@ -66,10 +69,10 @@ export interface HubOptions {
   filters?: Readonly<Record<string, ClientFilter>>;
   /** A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). */
   broker?: Broker;
-  /** A client connected. */
-  onConnect?: (connection: Connection) => void;
+  /** A client connected; the view is read-only and stays current (see `ConnectionInfo`). */
+  onConnect?: (connection: ConnectionInfo) => void;
   /** A connection ended, and why. */
-  onDisconnect?: (connection: Connection, reason: DisconnectReason) => void;
+  onDisconnect?: (connection: ConnectionInfo, reason: DisconnectReason) => void;
   /** Something failed that the hub survived (a store, a broker, a hook). */
   onError?: (error: unknown, context: string) => void;
   /** Clock, for tests. */
@@ -155,8 +158,8 @@ let hubCounter = 0;
  * are connections and stop with the last one or with `close()`.
  */
 export class Hub<M extends EventMap = AnyEvents> {
-  readonly #groups = new Map<string, Map<string, Set<Connection>>>();
-  readonly #connections = new Set<Connection>();
+  readonly #groups = new Map<string, Map<string, Set<ConnectionState>>>();
+  readonly #connections = new Set<ConnectionState>();
   readonly #history: HistoryStore;
   readonly #broker: Broker | undefined;
   readonly #owner: ConnectionOwner;
@@ -169,7 +172,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #prefix = `${(hubCounter++).toString(36)}.`;
   #connectionSeq = 0;
   #clientCount = 0;
-  #dirty: Connection[] = [];
+  #dirty: ConnectionState[] = [];
   #flushScheduled = false;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -249,7 +252,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   connect(sink: Sink, options: ConnectOptions): Connection {
     if (this.#closed) throw new SSEError('hub_closed', 'The hub is closed.');
     const { group, id } = options;
-    const connection = new Connection(
+    const connection = new ConnectionState(
       group,
       id,
       options.meta ?? {},
@@ -280,11 +283,11 @@ export class Hub<M extends EventMap = AnyEvents> {
       ),
     );
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
-    this.#hook('onConnect', () => this.#options.onConnect?.(connection));
+    this.#hook('onConnect', () => this.#options.onConnect?.(connection.info));
     return connection;
   }
 
-  #replay(connection: Connection, lastEventId: string): void {
+  #replay(connection: ConnectionState, lastEventId: string): void {
     connection.held = [];
     const finish = (result: Awaited<ReturnType<HistoryStore['since']>>) => {
       if (connection.isClosed) return;
@@ -313,7 +316,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     };
     const matches = (record: HistoryRecord) => {
       try {
-        return targets(record.target, connection, this.#filters);
+        return targets(record.target, connection.info, this.#filters);
       } catch (error) {
         this.#error(error, 'replay filter');
         return false;
@@ -335,7 +338,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     } else finish(result);
   }
 
-  #release(connection: Connection, reason: DisconnectReason, error?: unknown): void {
+  #release(connection: ConnectionState, reason: DisconnectReason, error?: unknown): void {
     if (connection.isClosed) return;
     // The server ends the stream: what was accepted for it still goes out first.
     if (reason === 'kicked' || reason === 'shutdown') connection.flush(true);
@@ -368,7 +371,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     connection.closeListeners = undefined;
     if (listeners)
       for (const listener of listeners) this.#hook('connection.onClose', () => listener(reason));
-    this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection, reason));
+    this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection.info, reason));
   }
 
   /**
@@ -462,6 +465,38 @@ export class Hub<M extends EventMap = AnyEvents> {
     return this.#publish({ kind: 'filter', filter, args }, event);
   }
 
+  /**
+   * Writes an event to one connection only (a connection that hooks were given), e.g. a marker
+   * for that tab. It is not kept in the history and, unless the event has an `id`, carries none,
+   * so the browser's Last-Event-ID stays where the client's events left it. While the history is
+   * replayed to the connection it waits, like live events, until the replay is written. Returns
+   * whether the connection was open; throws `SSEError` for an event that cannot be encoded.
+   */
+  sendToConnection(connection: ConnectionInfo, event: HubEvent<M>): boolean {
+    const state = connectionStateOf(connection);
+    if (state === undefined || state.owner !== this.#owner) {
+      throw new TypeError(
+        'hub.sendToConnection() takes a connection that this hub gave to a hook (onConnect, onDisconnect, sendWhere).',
+      );
+    }
+    const {
+      event: name,
+      data,
+      id,
+      retry,
+    } = event as {
+      event?: string;
+      data: unknown;
+      id?: string;
+      retry?: number;
+    };
+    const bytes = encodeEvent({ event: name, data, id, retry });
+    if (state.isClosed) return false;
+    // Held behind a running replay under an id no replayed event has ('' is never one).
+    state.enqueue(bytes, id ?? '');
+    return true;
+  }
+
   #publish(target: Target, event: HubEvent<M>): Promise<number> {
     if (this.#closed) return Promise.reject(new SSEError('hub_closed', 'The hub is closed.'));
     let partial: Omit<HistoryRecord, 'id'>;
@@ -551,7 +586,7 @@ export class Hub<M extends EventMap = AnyEvents> {
         break;
       }
       case 'clients': {
-        const seen = new Set<Set<Connection>>();
+        const seen = new Set<Set<ConnectionState>>();
         for (const client of target.clients) {
           const connections = this.#groups.get(client.group)?.get(client.id);
           if (connections === undefined || seen.has(connections)) continue;
@@ -568,7 +603,7 @@ export class Hub<M extends EventMap = AnyEvents> {
         for (const connection of this.#connections) {
           let accepted = false;
           try {
-            accepted = targets(target, connection, this.#filters);
+            accepted = targets(target, connection.info, this.#filters);
           } catch (error) {
             this.#error(error, `${target.kind} predicate`);
           }

@@ -1,5 +1,10 @@
 export { configFromEnv, type Env } from './config.js';
-export { Connection, type DisconnectReason, type SlowClientPolicy } from './connection.js';
+export type {
+  Connection,
+  ConnectionInfo,
+  DisconnectReason,
+  SlowClientPolicy,
+} from './connection.js';
 export {
   assertEventId,
   assertEventName,

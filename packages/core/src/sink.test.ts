@@ -50,8 +50,8 @@ describe('createStreamSink', () => {
     bind(connection);
     for (let i = 0; i < 50; i++) await hub.broadcast(newEvent('x'.repeat(100)));
     await new Promise((r) => setTimeout(r, 0));
-    expect(connection.blockedSince).not.toBe(0);
-    expect(connection.queue.length).toBeGreaterThan(0);
+    expect(connection.info.blocked).toBe(true);
+    expect(connection.info.queuedEvents).toBeGreaterThan(0);
     const reader = stream.getReader();
     let events = 0;
     while (events < 50) {

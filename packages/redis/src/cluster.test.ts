@@ -165,7 +165,9 @@ describe('history', () => {
         current.leave();
         hopper.node = (hopper.node + 1) % 3;
         hopper.sessions.push(
-          nodes3[hopper.node]!.connect('g', current.connection.id, { lastEventId: current.lastId }),
+          nodes3[hopper.node]!.connect('g', current.connection.info.id, {
+            lastEventId: current.lastId,
+          }),
         );
       }
     }
