@@ -1,3 +1,5 @@
 import { packageBuild } from '../../tsup.base';
 
-export default packageBuild();
+// Two entries share one copy of each module (CommonJS too): the handler's `instanceof SSEError`
+// must see the class the hub threw.
+export default packageBuild({ entry: ['src/index.ts', 'src/adapter.ts'], splitting: true });

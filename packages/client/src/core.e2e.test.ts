@@ -4,7 +4,8 @@
 // the two sides share: `connected`, typed events, Last-Event-ID replay (header and query), `reset`.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHandler, createStreamSink, Hub, typedEvent } from '@ssehub/core';
+import { Hub, typedEvent } from '@ssehub/core';
+import { createHandler, createStreamSink } from '@ssehub/core/adapter';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type SSEClient } from './client.js';

@@ -1,20 +1,10 @@
+/**
+ * @ssehub/core: the hub, its events and its options. What an app needs to send events and to
+ * configure the routes an adapter mounts; adapter authors find the request handler, sinks and
+ * encoding on `@ssehub/core/adapter`.
+ */
 export { configFromEnv, type Env } from './config.js';
-export type {
-  Connection,
-  ConnectionInfo,
-  DisconnectReason,
-  SlowClientPolicy,
-} from './connection.js';
-export {
-  assertEventId,
-  assertEventName,
-  type EncodableEvent,
-  encodeComment,
-  encodeEvent,
-  encodeRetry,
-  formatEvent,
-  serializeData,
-} from './encoding.js';
+export type { ConnectionInfo, DisconnectReason, SlowClientPolicy } from './connection.js';
 export { SSEError, type SSEErrorCode } from './errors.js';
 export {
   type AnyEvents,
@@ -34,53 +24,16 @@ export {
   type MemoryHistoryOptions,
   type ReplayResult,
 } from './history.js';
-export {
-  type AuthorizeContext,
-  type AuthorizeResult,
-  BodyTooLargeError,
-  type CorsOptions,
-  createHandler,
-  type HandlerOptions,
-  type HubHandler,
-  type HubRequest,
-  type HubResponse,
-  jsonError,
-  type PassResponse,
-  type PlainResponse,
-  type StreamResponse,
-  timingSafeEqual,
-  utf8Header,
-} from './http.js';
+export type { AuthorizeContext, AuthorizeResult, CorsOptions, HandlerOptions } from './http.js';
 export {
   type Broker,
   type BrokerMessage,
   type BrokerNode,
-  type ConnectOptions,
   Hub,
   type HubCounters,
   type HubInfo,
   type HubOptions,
 } from './hub.js';
-export {
-  base64UrlDecode,
-  base64UrlEncode,
-  JwtError,
-  type StreamClaims,
-  signJwt,
-  verifyJwt,
-} from './jwt.js';
+export { JwtError, type StreamClaims, signJwt, verifyJwt } from './jwt.js';
 export { formatMetrics } from './metrics.js';
-export {
-  type ConnectionControl,
-  createStreamSink,
-  type Sink,
-  type StreamSink,
-  type StreamSinkOptions,
-} from './sink.js';
-export {
-  type ClientFilter,
-  type ClientInfo,
-  type ClientRef,
-  type Target,
-  targets,
-} from './target.js';
+export type { ClientFilter, ClientInfo, ClientRef, Target } from './target.js';

@@ -8,20 +8,17 @@
  * - Streams: https://developer.mozilla.org/docs/Web/API/ReadableStream
  */
 
+import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import {
-  type AnyEvents,
   BodyTooLargeError,
   createHandler,
   createStreamSink,
-  type EventMap,
-  type HandlerOptions,
-  type Hub,
   type HubRequest,
   type HubResponse,
   jsonError,
   type PlainResponse,
   type StreamResponse,
-} from '@ssehub/core';
+} from '@ssehub/core/adapter';
 
 // ---------------------------------------------------------------- types
 
@@ -35,8 +32,8 @@ export interface FetchRequestInfo {
   readonly requestIP?: ((request: Request) => { readonly address: string } | null) | undefined;
 }
 
-/** Options of the fetch adapter: core's handler options plus how responses are produced. */
-export interface FetchHandlerOptions extends HandlerOptions {
+/** Options of `sseHandler`: core's handler options plus how responses are produced. */
+export interface SSEHandlerOptions extends HandlerOptions {
   /**
    * Resolve `undefined` for requests outside `base` instead of answering core's 404 JSON, so the
    * framework can go on (Hono's `app.use`, a Next.js catch-all that serves more than the hub).
@@ -74,15 +71,15 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
-  options: FetchHandlerOptions & { readonly fallthrough: true },
+  options: SSEHandlerOptions & { readonly fallthrough: true },
 ): FetchMiddleware;
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
-  options?: FetchHandlerOptions,
+  options?: SSEHandlerOptions,
 ): FetchHandler;
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
-  options: FetchHandlerOptions = {},
+  options: SSEHandlerOptions = {},
 ): FetchMiddleware {
   const handle = createHandler(hub, options);
   const { fallthrough = false, highWaterMark } = options;

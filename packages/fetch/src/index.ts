@@ -1,9 +1,9 @@
 export {
   type FetchHandler,
-  type FetchHandlerOptions,
   type FetchMiddleware,
   type FetchRequestInfo,
   readBody,
+  type SSEHandlerOptions,
   sseHandler,
   toFetchResponse,
   toHubRequest,

@@ -8,8 +8,8 @@ import { sseHandler } from './index.js';
 
 // Counts Web stream sinks, to tell the node path (none) from the Web path (one per stream).
 const streamSinks = vi.hoisted(() => ({ count: 0 }));
-vi.mock('@ssehub/core', async (importOriginal) => {
-  const core = await importOriginal<typeof import('@ssehub/core')>();
+vi.mock('@ssehub/core/adapter', async (importOriginal) => {
+  const core = await importOriginal<typeof import('@ssehub/core/adapter')>();
   return {
     ...core,
     createStreamSink: (...args: Parameters<typeof core.createStreamSink>) => {

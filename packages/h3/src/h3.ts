@@ -17,25 +17,28 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  type AnyEvents,
-  createHandler,
-  type EventMap,
-  type HandlerOptions,
-  type Hub,
-  type HubRequest,
-  type HubResponse,
-  jsonError,
-} from '@ssehub/core';
-import { readBody, toFetchResponse } from '@ssehub/fetch';
+import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
+import { createHandler, type HubRequest, type HubResponse, jsonError } from '@ssehub/core/adapter';
+import { readBody as readRequestBody, toFetchResponse } from '@ssehub/fetch';
 import { openNodeStream } from '@ssehub/node';
 import { type EventHandler, fromNodeHandler, type H3Event } from 'h3';
 
 // ---------------------------------------------------------------- types
 
-/** Options of the h3 adapter: core's handler options plus the Web stream's buffer. */
-export interface H3HandlerOptions extends HandlerOptions {
-  /** Bytes a Web stream body buffers before the hub sees backpressure (default 64 KiB). */
+/**
+ * Options of `sseHandler`: core's handler options plus, for each of the two stream paths, what
+ * applies to it.
+ */
+export interface SSEHandlerOptions extends HandlerOptions {
+  /**
+   * On node:http: after the server ends a stream (kick, shutdown), how long a client that is
+   * behind gets to read the rest before its socket is destroyed, in ms (default 10 000).
+   */
+  readonly endTimeoutMs?: number;
+  /**
+   * Elsewhere (a Web stream body): bytes it buffers before the hub sees backpressure
+   * (default 64 KiB).
+   */
   readonly highWaterMark?: number;
 }
 
@@ -58,10 +61,10 @@ export interface H3HandlerOptions extends HandlerOptions {
  */
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
-  options: H3HandlerOptions = {},
+  options: SSEHandlerOptions = {},
 ): EventHandler {
   const handle = createHandler(hub, options);
-  const { highWaterMark } = options;
+  const { highWaterMark, endTimeoutMs } = options;
   return async (event: H3Event) => {
     const request = event.req;
     let result: HubResponse;
@@ -88,6 +91,7 @@ export function sseHandler<M extends EventMap = AnyEvents>(
                 res.once('close', resolve);
                 openNodeStream(req as IncomingMessage, res as ServerResponse, stream, {
                   headers: Object.fromEntries(extra),
+                  endTimeoutMs,
                 });
               }),
           )(event);
@@ -108,6 +112,15 @@ export function toHubRequest(event: H3Event): HubRequest {
     headers: request.headers,
     httpVersion: node?.httpVersion,
     remoteAddress: request.ip ?? node?.socket?.remoteAddress,
-    readBody: (limit) => readBody(request, limit),
+    readBody: (limit) => readBody(event, limit),
   };
+}
+
+/**
+ * Reads the request body of an h3 event as UTF-8 text, at most `limit` bytes: a larger
+ * `Content-Length` is refused unread, and a body without one is cancelled as soon as it passes
+ * the limit (rejecting with core's `BodyTooLargeError`).
+ */
+export function readBody(event: H3Event, limit: number): Promise<string> {
+  return readRequestBody(event.req, limit);
 }

@@ -1,7 +1,2 @@
-export type {
-  AuthorizeContext,
-  AuthorizeResult,
-  CorsOptions,
-  HandlerOptions,
-} from '@ssehub/core';
-export { type H3HandlerOptions, sseHandler, toHubRequest } from './h3.js';
+export { closeGracefully } from '@ssehub/node';
+export { readBody, type SSEHandlerOptions, sseHandler, toHubRequest } from './h3.js';

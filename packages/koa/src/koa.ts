@@ -13,17 +13,14 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import {
-  type AnyEvents,
   createHandler,
-  type EventMap,
-  type HandlerOptions,
-  type Hub,
   type HubRequest,
   type HubResponse,
   type PlainResponse,
-} from '@ssehub/core';
-import { openNodeStream, readNodeBody } from '@ssehub/node';
+} from '@ssehub/core/adapter';
+import { openNodeStream, readBody as readNodeBody } from '@ssehub/node';
 
 // ---------------------------------------------------------------- types
 
@@ -47,6 +44,15 @@ export interface KoaContext {
   /** `false` hands the response to the middleware (Koa writes nothing). */
   respond?: boolean;
   set(field: string, value: string): void;
+}
+
+/** Options of `sseHandler`: core's handler options plus how a stream the server ends is closed. */
+export interface SSEHandlerOptions extends HandlerOptions {
+  /**
+   * After the server ends a stream (kick, shutdown), how long a client that is behind gets to
+   * read the rest before its socket is destroyed, in ms (default 10 000).
+   */
+  readonly endTimeoutMs?: number;
 }
 
 /** Koa middleware. */
@@ -74,9 +80,10 @@ export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<unknown>) => P
  */
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
-  options: HandlerOptions = {},
+  options: SSEHandlerOptions = {},
 ): KoaMiddleware {
   const handle = createHandler(hub, options);
+  const streamOptions = { endTimeoutMs: options.endTimeoutMs };
   return async (ctx, next) => {
     const state = { abandoned: false };
     const response: HubResponse = await handle(toHubRequest(ctx, state));
@@ -89,14 +96,20 @@ export function sseHandler<M extends EventMap = AnyEvents>(
         return;
       case 'stream':
         ctx.respond = false;
-        openNodeStream(ctx.req, ctx.res, response);
+        openNodeStream(ctx.req, ctx.res, response, streamOptions);
         return;
     }
   };
 }
 
-/** Turns a Koa context into core's `HubRequest`. */
-export function toHubRequest(ctx: KoaContext, state = { abandoned: false }): HubRequest {
+/**
+ * Turns a Koa context into core's `HubRequest`. Past the body limit `readBody` sets
+ * `state.abandoned`: the answer then closes the connection instead of draining the unread rest.
+ */
+export function toHubRequest(
+  ctx: KoaContext,
+  state: { abandoned: boolean } = { abandoned: false },
+): HubRequest {
   const req = ctx.req;
   return {
     method: ctx.method,

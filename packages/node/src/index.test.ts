@@ -2,7 +2,7 @@ import { createServer, request, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Hub, type HubOptions } from '@ssehub/core';
 import { afterEach, describe, expect, test } from 'vitest';
-import { closeGracefully, type HandlerOptions, sseHandler } from './index.js';
+import { closeGracefully, type SSEHandlerOptions, sseHandler } from './index.js';
 import { call, closeServer, listen, openStream, waitFor } from './testing.test-util.js';
 
 const BASE = '/api/v1/sse';
@@ -14,7 +14,7 @@ afterEach(async () => {
 
 async function start(
   hubOptions: HubOptions = {},
-  handlerOptions: HandlerOptions = {},
+  handlerOptions: SSEHandlerOptions = {},
   server: Server = createServer(),
 ) {
   const hub = new Hub(hubOptions);
@@ -333,6 +333,28 @@ describe('the wire format', () => {
     expect(body).toMatch(/^retry: \d+\n/);
     expect(body).not.toContain('\r\n');
   });
+});
+
+describe('sseHandler options', () => {
+  test('endTimeoutMs: a kicked client that does not read is cut after it, not after 10 s', async () => {
+    const { hub, server, url } = await start(
+      { maxQueuedEvents: 100_000, maxQueuedBytes: 256 * 1024 * 1024 },
+      { endTimeoutMs: 200 },
+    );
+    const sockets: Socket[] = [];
+    server.on('connection', (socket: Socket) => sockets.push(socket));
+    const stream = await openStream(`${url}/stream/g/behind`);
+    await stream.waitForEvent((e) => e.event === 'connected');
+    stream.response.pause();
+    for (let i = 0; i < 100; i++)
+      await hub.send({ group: 'g', id: 'behind' }, { event: 'n', data: `${i} ${big}` });
+    const kickedAt = Date.now();
+    expect(hub.disconnect({ group: 'g', id: 'behind' })).toBe(1);
+    // The server gives up on the bytes the client never read: its socket is destroyed.
+    await waitFor(() => sockets[0]?.destroyed === true, 5_000, 'the socket to be cut');
+    expect(Date.now() - kickedAt).toBeLessThan(5_000);
+    stream.close();
+  }, 15_000);
 });
 
 describe('closeGracefully', () => {

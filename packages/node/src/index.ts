@@ -14,27 +14,17 @@
 
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import {
-  type AnyEvents,
   BodyTooLargeError,
   type Connection,
   createHandler,
-  type EventMap,
-  type HandlerOptions,
-  type Hub,
   type HubRequest,
   jsonError,
   type PlainResponse,
   type Sink,
   type StreamResponse,
-} from '@ssehub/core';
-
-export type {
-  AuthorizeContext,
-  AuthorizeResult,
-  CorsOptions,
-  HandlerOptions,
-} from '@ssehub/core';
+} from '@ssehub/core/adapter';
 
 // ---------------------------------------------------------------- types
 
@@ -48,6 +38,15 @@ export type NextFunction = (error?: unknown) => void;
  * given one (Express), or answers a JSON 404 (plain node:http).
  */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
+
+/** Options of `sseHandler`: core's handler options plus how a stream the server ends is closed. */
+export interface SSEHandlerOptions extends HandlerOptions {
+  /**
+   * After the server ends a stream (kick, shutdown), how long a client that is behind gets to
+   * read the rest before its socket is destroyed, in ms (default 10 000).
+   */
+  readonly endTimeoutMs?: number;
+}
 
 /** What body parsers (express.json(), body-parser) leave on the request. */
 interface ParsedRequest extends IncomingMessage {
@@ -86,9 +85,10 @@ interface ParsedRequest extends IncomingMessage {
  */
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
-  options: HandlerOptions = {},
+  options: SSEHandlerOptions = {},
 ): NodeHandler {
   const handle = createHandler(hub, options);
+  const streamOptions = { endTimeoutMs: options.endTimeoutMs };
   return (req, res, next) => {
     const state = { abandoned: false };
     const fail = (error: unknown) => {
@@ -118,7 +118,7 @@ export function sseHandler<M extends EventMap = AnyEvents>(
           case 'stream':
             // A closing hub admits no stream: 503 before any header goes out.
             if (hub.closed) writePlain(res, jsonError(503, 'The hub is closed.'));
-            else openNodeStream(req, res, response);
+            else openNodeStream(req, res, response, streamOptions);
             return;
         }
       } catch (error) {
@@ -134,7 +134,15 @@ function pathOf(url: string | undefined): string {
   return query === -1 ? path : path.slice(0, query);
 }
 
-function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubRequest {
+/**
+ * Turns a node:http request into core's `HubRequest`. Past the body limit `readBody` sets
+ * `state.abandoned`: the answer then closes the connection instead of draining the unread rest.
+ */
+export function toHubRequest(
+  req: IncomingMessage,
+  state: { abandoned: boolean } = { abandoned: false },
+): HubRequest {
+  const parsed = req as ParsedRequest;
   return {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
@@ -148,11 +156,11 @@ function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubReq
     remoteAddress: req.socket?.remoteAddress,
     // A body parser may have got there first (express.json(), express.text(), express.raw()).
     readBody: (limit) =>
-      readNodeBody(
+      readBody(
         req,
         limit,
         state,
-        req._body === true || req.readableEnded ? { value: req.body } : undefined,
+        parsed._body === true || req.readableEnded ? { value: parsed.body } : undefined,
       ),
   };
 }
@@ -164,7 +172,7 @@ function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubReq
  * parser already consumed (express.json(), koa-bodyparser): it is used instead of the stream.
  * Shared by the node:http, Koa and h3 adapters.
  */
-export function readNodeBody(
+export function readBody(
   req: IncomingMessage,
   limit: number,
   state: { abandoned: boolean } = { abandoned: false },

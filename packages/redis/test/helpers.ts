@@ -1,4 +1,5 @@
-import { type Connection, Hub, type HubOptions, type Sink } from '@ssehub/core';
+import { Hub, type HubOptions } from '@ssehub/core';
+import type { Connection, Sink } from '@ssehub/core/adapter';
 import { RedisCluster, type RedisClusterOptions } from '../src/index.js';
 
 /** An event as a client parsed it. */

@@ -3,7 +3,7 @@
  * the `SSE_*` variables. Tokens come from core's `signJwt`; the forged ones are made by hand.
  */
 
-import { base64UrlEncode, signJwt } from '@ssehub/core';
+import { signJwt } from '@ssehub/core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   formatRequest,
@@ -22,7 +22,8 @@ const BASE = '/api/v1/sse';
 const ORIGIN = 'https://app.example';
 
 const enc = new TextEncoder();
-const b64 = (value: unknown) => base64UrlEncode(enc.encode(JSON.stringify(value)));
+const b64 = (value: unknown) =>
+  Buffer.from(enc.encode(JSON.stringify(value))).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 
 describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', () => {
