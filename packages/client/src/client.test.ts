@@ -134,6 +134,21 @@ describe('parsing and dispatch', () => {
     });
   });
 
+  it("types unnamed events (the server's events without a name) by the map's `message` entry", () => {
+    type WithMessage = Events & { message: { text: string } };
+    const client = createClient<WithMessage>(URL, { EventSource: FakeEventSource });
+    const received: { text: string }[] = [];
+    client.on('message', (data, meta) => {
+      expectTypeOf(data).toEqualTypeOf<{ text: string }>();
+      received.push(data);
+      expect(meta.type).toBe('message');
+    });
+    // @ts-expect-error: the map says what an unnamed event carries
+    client.on('message', (data: { title: string }) => data);
+    FakeEventSource.last.emit('message', '{"text":"hi"}');
+    expect(received).toEqual([{ text: 'hi' }]);
+  });
+
   it('keeps dispatching when a listener throws, and reports the error', () => {
     const onListenerError = vi.fn();
     const { client, source } = connect({ onListenerError });

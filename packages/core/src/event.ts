@@ -5,13 +5,21 @@
  * `new Hub<Events>()` checks every send, `@ssehub/client` types every listener.
  *
  * ```ts
- * type Events = { notification: { title: string }; task_progress: { task: string; percent: number } };
+ * type Events = {
+ *   notification: { title: string };
+ *   task_progress: { task: string; percent: number };
+ *   message: string; // unnamed events: hub.broadcast({ data: 'hi' }), eventSource.onmessage
+ * };
  * const hub = new Hub<Events>();
  * hub.send({ group: 'users', id: 'u1' }, typedEvent('task_progress', { task: 't1', percent: 40 }));
  * ```
  */
 
-/** Maps event names to their payload types. `message` is the type of events sent without a name. */
+/**
+ * Maps event names to their payload types. The `message` entry, when there is one, is the type
+ * of unnamed events: events sent without `event`, which the browser dispatches as `message`
+ * (`eventSource.onmessage`, `client.on('message')`).
+ */
 export type EventMap = Record<string, unknown>;
 
 /** The untyped map: any name, any payload. */
@@ -30,10 +38,21 @@ export type TypedEvent<M extends EventMap> = {
   [K in keyof M & string]: EventOptions & { readonly event: K; readonly data: M[K] };
 }[keyof M & string];
 
-/** An unnamed event (the browser dispatches it as `message`). */
+/**
+ * What an unnamed event's data must be in a hub whose event map has no `message` entry: nothing
+ * fits, so the compiler's error names the fix (declare `message`, or name the event).
+ */
+export interface UnnamedEventsNeedAMessageEntry {
+  readonly 'To send events without a name, add `message: <data type>` to the event map': never;
+}
+
+/**
+ * An unnamed event (the browser dispatches it as `message`): its data is typed by the map's
+ * `message` entry. A map without one accepts no unnamed event.
+ */
 export type PlainEvent<M extends EventMap> = EventOptions & {
   readonly event?: undefined;
-  readonly data: 'message' extends keyof M ? M['message'] : never;
+  readonly data: 'message' extends keyof M ? M['message'] : UnnamedEventsNeedAMessageEntry;
 };
 
 /** Anything a hub typed with `M` accepts. */

@@ -16,6 +16,7 @@ export {
   type PlainEvent,
   type TypedEvent,
   typedEvent,
+  type UnnamedEventsNeedAMessageEntry,
 } from './event.js';
 export {
   type HistoryRecord,

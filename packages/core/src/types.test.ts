@@ -1,7 +1,13 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { newEvent, typedEvent } from './event.js';
+import {
+  newEvent,
+  type PlainEvent,
+  typedEvent,
+  type UnnamedEventsNeedAMessageEntry,
+} from './event.js';
 import { Hub } from './hub.js';
 import type { ClientRef } from './target.js';
+import { MemorySink, tick } from './testing.test-util.js';
 
 type Events = {
   notification: { title: string };
@@ -17,9 +23,32 @@ describe('event map typing (checked by tsc --noEmit)', () => {
     await hub.broadcast(typedEvent('notification', { title: 1 })).catch(() => {});
     // @ts-expect-error: unknown event name
     await hub.broadcast({ event: 'nope', data: {} }).catch(() => {});
-    // @ts-expect-error: a plain event needs a `message` entry in the map
+    // @ts-expect-error: an unnamed event needs a `message` entry in the map
     await hub.broadcast(newEvent('plain')).catch(() => {});
+    // @ts-expect-error: and the compiler's error says so, by the type's name and its one key
+    await hub.broadcast({ data: 'plain' }).catch(() => {});
+    expectTypeOf<PlainEvent<Events>['data']>().toEqualTypeOf<UnnamedEventsNeedAMessageEntry>();
     expectTypeOf(hub.send).returns.resolves.toEqualTypeOf<number>();
+    await hub.close();
+  });
+
+  it("types unnamed events (eventSource.onmessage) by the map's `message` entry", async () => {
+    type WithMessage = Events & { message: { text: string } };
+    const hub = new Hub<WithMessage>();
+    const sink = new MemorySink();
+    hub.connect(sink, { group: 'g', id: 'a' });
+    expect(await hub.broadcast({ data: { text: 'plain' } })).toBe(1);
+    expect(await hub.send({ group: 'g', id: 'a' }, newEvent({ text: 'helper' }))).toBe(1);
+    await tick();
+    // No `event:` field: the browser dispatches them as `message`.
+    expect(sink.appEvents.map((e) => [e.event, e.data])).toEqual([
+      [undefined, '{"text":"plain"}'],
+      [undefined, '{"text":"helper"}'],
+    ]);
+    // @ts-expect-error: the data of an unnamed event is the map's `message` type
+    await hub.broadcast({ data: { text: 1 } }).catch(() => {});
+    // @ts-expect-error: so is the data of an event named `message`
+    await hub.broadcast({ event: 'message', data: 'text' }).catch(() => {});
     await hub.close();
   });
 
