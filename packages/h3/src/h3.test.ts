@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { Hub } from '@ssehub/core';
 import { H3, serve, toNodeHandler } from 'h3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { sseHandler } from './index.js';
+import { closeGracefully, sseHandler } from './index.js';
 
 // Counts Web stream sinks, to tell the node path (none) from the Web path (one per stream).
 const streamSinks = vi.hoisted(() => ({ count: 0 }));
@@ -170,6 +170,26 @@ describe('on node:http (serve from h3): the node path', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('closeGracefully: h3 on node:http flushes what a client that is behind is owed, then closes', async () => {
+    const hub = newHub({ maxQueuedEvents: 10_000, maxQueuedBytes: 64 * 1024 * 1024 });
+    const server = createServer(toNodeHandler(new H3().use(sseHandler(hub))));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const stream = open(`http://127.0.0.1:${port}/api/v1/sse/stream/g/u`);
+    const response = await stream.response;
+    await until(() => stream.text().includes('event: connected'), 'the connected event');
+    response.pause();
+    const big = 'x'.repeat(64 * 1024);
+    for (let i = 0; i < 50; i++) await hub.send({ group: 'g', id: 'u' }, { event: 'n', data: big });
+    const closing = closeGracefully(server, hub);
+    await tick(200);
+    response.resume();
+    await closing;
+    await until(stream.ended, 'a clean end of the response', 10_000);
+    expect(stream.text().match(/event: n\n/g)).toHaveLength(50);
+    expect(server.listening).toBe(false);
   });
 
   it('ends the response when the hub disconnects the client', async () => {
