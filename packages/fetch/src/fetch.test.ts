@@ -299,3 +299,15 @@ describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
     }
   });
 });
+
+describe('exports', () => {
+  // The table every adapter README shows: the same names for the same things in every adapter.
+  it('exports the names the adapters share, and nothing else at runtime', async () => {
+    expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'readBody',
+      'sseHandler',
+      'toFetchResponse',
+      'toHubRequest',
+    ]);
+  });
+});

@@ -274,3 +274,15 @@ describe('without node:http (app.fetch, as on Bun and Deno): the Web path', () =
     expect(hub.info().counters.slowDisconnects).toBe(1);
   });
 });
+
+describe('exports', () => {
+  // The table every adapter README shows: the same names for the same things in every adapter.
+  it('exports the names the adapters share, and nothing else at runtime', async () => {
+    expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'closeGracefully',
+      'readBody',
+      'sseHandler',
+      'toHubRequest',
+    ]);
+  });
+});

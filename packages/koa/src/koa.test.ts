@@ -257,3 +257,15 @@ describe('@ssehub/koa', () => {
     expect(((await info.json()) as { code: number }).code).toBe(200);
   });
 });
+
+describe('exports', () => {
+  // The table every adapter README shows: the same names for the same things in every adapter.
+  it('exports the names the adapters share, and nothing else at runtime', async () => {
+    expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'closeGracefully',
+      'readBody',
+      'sseHandler',
+      'toHubRequest',
+    ]);
+  });
+});

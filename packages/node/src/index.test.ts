@@ -380,3 +380,16 @@ describe('closeGracefully', () => {
     expect(server.listening).toBe(false);
   });
 });
+
+describe('exports', () => {
+  // The table every adapter README shows: the same names for the same things in every adapter.
+  test('exports the names the adapters share, and nothing else at runtime', async () => {
+    expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'closeGracefully',
+      'openNodeStream',
+      'readBody',
+      'sseHandler',
+      'toHubRequest',
+    ]);
+  });
+});
