@@ -218,7 +218,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
   const tasks = new Set<ReturnType<typeof setInterval>>();
   let taskSeq = 0;
 
-  const startTask = (group: string, id: string): string => {
+  const startTask = ({ group, id }: { group: string; id: string }): string => {
     const taskId = `task-${++taskSeq}`;
     let step = 0;
     const progress = () => {
@@ -285,7 +285,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
       if (!NAME.test(group) || !NAME.test(id)) {
         return json(res, 400, { error: 'Send {"group": ..., "id": ...} with valid names.' });
       }
-      if (path === '/demo/task') return json(res, 202, { taskId: startTask(group, id) });
+      if (path === '/demo/task') return json(res, 202, { taskId: startTask({ group, id }) });
       if (secret === undefined) return json(res, 404, { error: 'SSE_SECRET is not set.' });
       // Demo only: a real app signs tokens for users it has authenticated.
       const token = await signJwt({ sub: id, groups: [group] }, secret, { expiresIn: 3600 });

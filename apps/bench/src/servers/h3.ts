@@ -31,8 +31,8 @@ const app = new H3();
 app.get('/sse', (event) => {
   const { group, id } = clientOf(event.req.url);
   const stream = createEventStream(event);
-  registry.add(id, group, stream);
-  stream.onClosed(() => registry.remove(id, group, stream));
+  registry.add({ group, id }, stream);
+  stream.onClosed(() => registry.remove({ group, id }, stream));
   // Flushes the response head so the client sees the stream open.
   void stream.pushComment('ok');
   return stream;

@@ -32,11 +32,11 @@ const app = new Hono();
 app.get('/sse', (c) =>
   streamSSE(c, async (stream) => {
     const { group, id } = clientOf(c.req.url);
-    registry.add(id, group, stream);
+    registry.add({ group, id }, stream);
     // Flushes the response head so the client sees the stream open.
     await stream.write(': ok\n\n');
     await new Promise<void>((resolve) => stream.onAbort(resolve));
-    registry.remove(id, group, stream);
+    registry.remove({ group, id }, stream);
   }),
 );
 

@@ -37,11 +37,11 @@ hostFetch(target, (request) => {
   const body = new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
-      registry.add(id, group, c);
+      registry.add({ group, id }, c);
       c.enqueue(hello);
     },
     cancel() {
-      registry.remove(id, group, controller);
+      registry.remove({ group, id }, controller);
     },
   });
   return new Response(body, { headers: SSE_HEADERS });

@@ -37,6 +37,6 @@ hostNode(target, (req, res) => {
     connection: 'keep-alive',
   });
   res.write(': ok\n\n');
-  registry.add(id, group, res);
-  res.on('close', () => registry.remove(id, group, res));
+  registry.add({ group, id }, res);
+  res.on('close', () => registry.remove({ group, id }, res));
 });

@@ -3,12 +3,18 @@
  * all clients, by id, and by group. Libraries that bring their own (ssehub, better-sse channels)
  * use theirs instead.
  */
+/** A client as every bench server names it, the way ssehub's hub does. */
+export interface ClientRef {
+  readonly group: string;
+  readonly id: string;
+}
+
 export class Registry<T> {
   readonly all = new Set<T>();
   readonly byId = new Map<string, T>();
   readonly byGroup = new Map<string, Set<T>>();
 
-  add(id: string, group: string, client: T): void {
+  add({ group, id }: ClientRef, client: T): void {
     this.all.add(client);
     this.byId.set(id, client);
     let members = this.byGroup.get(group);
@@ -16,7 +22,7 @@ export class Registry<T> {
     members.add(client);
   }
 
-  remove(id: string, group: string, client: T): void {
+  remove({ group, id }: ClientRef, client: T): void {
     this.all.delete(client);
     if (this.byId.get(id) === client) this.byId.delete(id);
     const members = this.byGroup.get(group);
