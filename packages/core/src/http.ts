@@ -151,6 +151,16 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   };
 }
 
+/** Seconds a client is asked to wait after a `broker_unavailable` (Redis reconnects within 2 s). */
+const BROKER_RETRY_AFTER = '2';
+
+/** The answer to an `SSEError`: 503 when the hub is closed or its broker is down, else 400. */
+function sseErrorResponse(error: SSEError): PlainResponse {
+  if (error.code === 'broker_unavailable')
+    return jsonError(503, error.message, { 'retry-after': BROKER_RETRY_AFTER });
+  return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message);
+}
+
 const STATUS_TEXT: Record<number, string> = {
   400: 'bad_request',
   401: 'unauthorized',
@@ -436,8 +446,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
               ? await hub.sendGroup(group as string, message)
               : await hub.broadcast(message);
     } catch (error) {
-      if (error instanceof SSEError)
-        return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message);
+      if (error instanceof SSEError) return sseErrorResponse(error);
       throw error;
     }
     return json(200, { code: 200, data: { delivered } });
@@ -502,7 +511,14 @@ export function createHandler<M extends EventMap = AnyEvents>(
           if (typeof group !== 'string') return group;
           const id = checkName(rest[1], 'id');
           if (typeof id !== 'string') return id;
-          return json(200, { code: 200, data: { disconnected: hub.disconnect(group, id) } });
+          let disconnected: number;
+          try {
+            disconnected = hub.disconnect(group, id);
+          } catch (error) {
+            if (error instanceof SSEError) return sseErrorResponse(error);
+            throw error;
+          }
+          return json(200, { code: 200, data: { disconnected } });
         }
         case 'info': {
           if (rest.length !== 0) break;

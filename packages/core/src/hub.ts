@@ -1,3 +1,4 @@
+import type { Broker, BrokerInfo, BrokerMessage } from './broker.js';
 import {
   Connection,
   type ConnectionOwner,
@@ -76,34 +77,6 @@ export interface HubOptions {
   now?: () => number;
 }
 
-/** A send as it travels between hubs. */
-export interface BrokerMessage {
-  readonly id: string;
-  readonly target:
-    | Exclude<Target, { kind: 'where' }>
-    | { readonly kind: 'disconnect'; readonly group: string; readonly id: string };
-  readonly event: string | undefined;
-  readonly data: string;
-  readonly retry: number | undefined;
-}
-
-/**
- * Carries sends between the hubs of a cluster. The hub delivers to its own connections and calls
- * `publish`; the broker hands messages of other hubs to `deliver` (never the hub's own echo).
- * Failures are reported through `onError`; local delivery never waits for the broker.
- */
-export interface Broker {
-  start(node: BrokerNode): void | Promise<void>;
-  publish(message: BrokerMessage): void | Promise<void>;
-  close(): void | Promise<void>;
-}
-
-/** What a broker may call on its hub. */
-export interface BrokerNode {
-  deliver(message: BrokerMessage): void;
-  onError(error: unknown, context: string): void;
-}
-
 /** Options of one connection. */
 export interface ConnectOptions {
   readonly group: string;
@@ -144,6 +117,8 @@ export interface HubInfo {
   /** Clients per group. */
   groups: Record<string, number>;
   counters: HubCounters;
+  /** The broker's state, with a broker (`HubOptions.broker`). */
+  broker?: BrokerInfo;
 }
 
 const HEARTBEAT = encodeComment();
@@ -176,6 +151,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   /** Keeps sends in order while an asynchronous history store assigns ids. */
   #tail: Promise<unknown> = Promise.resolve();
   #pendingAsync = 0;
+  #brokerRefused = 0;
   #closed = false;
   readonly #counters: HubCounters = {
     eventsSent: 0,
@@ -371,8 +347,13 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection, reason));
   }
 
-  /** Closes every connection of (group, id) (the seed's UnRegisterClient); the browser reconnects. */
+  /**
+   * Closes every connection of (group, id), on every node; the browser reconnects. With a broker
+   * that is down, throws `SSEError` `broker_unavailable` and closes nothing.
+   */
   disconnect(group: string, id: string): number {
+    const refused = this.#brokerDown();
+    if (refused) throw refused;
     const count = this.#disconnectLocal(group, id);
     this.#publishRemote({
       id: '',
@@ -450,10 +431,15 @@ export class Hub<M extends EventMap = AnyEvents> {
       return Promise.reject(error);
     }
     const appId = (event as { id?: string }).id;
+    // Decided before anything is delivered: a refused send reached no one, so a retry cannot
+    // duplicate it.
+    const refused = this.#brokerDown();
+    if (refused) return Promise.reject(refused);
     let assigned: string | Promise<string>;
     try {
       assigned = this.#history.append(partial, appId);
     } catch (error) {
+      if (this.#broker) return Promise.reject(this.#refuse(error));
       this.#error(error, 'history.append');
       return Promise.resolve(this.#deliverNew(partial, appId ?? this.#fallbackId()));
     }
@@ -462,18 +448,46 @@ export class Hub<M extends EventMap = AnyEvents> {
     }
     // An asynchronous store: deliver in the order of the sends, each once its id is known.
     this.#pendingAsync++;
-    const id = Promise.resolve(assigned).catch((error) => {
-      this.#error(error, 'history.append');
-      return appId ?? this.#fallbackId();
-    });
+    const id = Promise.resolve(assigned).then(
+      (resolved) => ({ resolved }),
+      (error: unknown) => {
+        // With a broker the shared store's append is where a send commits: refuse it.
+        if (this.#broker) return { refused: this.#refuse(error) };
+        this.#error(error, 'history.append');
+        return { resolved: appId ?? this.#fallbackId() };
+      },
+    );
     const delivered = this.#tail
       .then(() => id)
-      .then((resolved) => {
+      .then((outcome) => {
         this.#pendingAsync--;
-        return this.#deliverNew(partial, resolved);
+        if ('refused' in outcome) throw outcome.refused;
+        return this.#deliverNew(partial, outcome.resolved);
       });
-    this.#tail = delivered;
+    this.#tail = delivered.catch(() => {});
     return delivered;
+  }
+
+  /** The refusal while the broker is down (counted), or `undefined` when it is up. */
+  #brokerDown(): SSEError | undefined {
+    const broker = this.#broker;
+    if (broker === undefined) return undefined;
+    let state: 'up' | 'down';
+    try {
+      state = broker.status().state;
+    } catch (error) {
+      return this.#refuse(error);
+    }
+    return state === 'up' ? undefined : this.#refuse(undefined);
+  }
+
+  #refuse(cause: unknown): SSEError {
+    this.#brokerRefused++;
+    return new SSEError(
+      'broker_unavailable',
+      'The broker is unavailable: nothing was delivered, on this node or any other. Retry later.',
+      cause === undefined ? undefined : { cause },
+    );
   }
 
   #fallbackId(): string {
@@ -651,7 +665,18 @@ export class Hub<M extends EventMap = AnyEvents> {
       connectionCount: this.#connections.size,
       groups,
       counters: { ...this.#counters },
+      ...(this.#broker && { broker: this.#brokerInfo(this.#broker) }),
     };
+  }
+
+  #brokerInfo(broker: Broker): BrokerInfo {
+    const refused = this.#brokerRefused;
+    try {
+      return { ...broker.status(), refused };
+    } catch (error) {
+      this.#error(error, 'broker.status');
+      return { state: 'down', reconnects: 0, refused };
+    }
   }
 
   /** Clients (distinct ids) in a group. */

@@ -1,5 +1,5 @@
 import { type Connection, Hub, type HubOptions, type Sink } from '@ssehub/core';
-import { RedisCluster, type RedisClusterOptions } from '../src/index.js';
+import { RedisBackplane, type RedisBackplaneOptions } from '../src/index.js';
 
 /** An event as a client parsed it. */
 export interface Received {
@@ -80,7 +80,7 @@ export class TestClient {
 /** A hub joined to the cluster, with its errors recorded. */
 export interface TestNode {
   readonly hub: Hub;
-  readonly cluster: RedisCluster;
+  readonly cluster: RedisBackplane;
   readonly errors: { error: unknown; context: string }[];
   connect(
     group: string,
@@ -97,10 +97,10 @@ export const filters: HubOptions['filters'] = {
 export async function startNode(
   url: string,
   prefix: string,
-  options: Omit<RedisClusterOptions, 'redis' | 'prefix'> = {},
+  options: Omit<RedisBackplaneOptions, 'redis' | 'prefix'> = {},
 ): Promise<TestNode> {
   const errors: { error: unknown; context: string }[] = [];
-  const cluster = new RedisCluster({ redis: url, prefix, ...options });
+  const cluster = new RedisBackplane({ redis: url, prefix, ...options });
   const hub = new Hub({
     history: cluster.history,
     broker: cluster.broker,

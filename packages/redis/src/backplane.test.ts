@@ -9,7 +9,7 @@ import {
   uniquePrefix,
   until,
 } from '../test/helpers.js';
-import { RedisCluster } from './cluster.js';
+import { RedisBackplane } from './backplane.js';
 import { compareStreamIds } from './wire.js';
 
 const url = inject('redisUrl');
@@ -272,7 +272,7 @@ describe('history', () => {
 
   it('keeps history across a restart of a single hub without a broker', async () => {
     const prefix = uniquePrefix('restart');
-    const first = new RedisCluster({ redis: url, prefix });
+    const first = new RedisBackplane({ redis: url, prefix });
     const hub = new Hub({ history: first.history });
     await first.ready();
     const client = new TestClient();
@@ -282,7 +282,7 @@ describe('history', () => {
     const lastSeen = client.events[0]!.id!;
     await hub.close();
 
-    const second = new RedisCluster({ redis: url, prefix });
+    const second = new RedisBackplane({ redis: url, prefix });
     const again = new Hub({ history: second.history });
     await second.ready();
     const back = new TestClient();
