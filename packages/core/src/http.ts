@@ -12,6 +12,9 @@
  * | `GET {base}/info` | `{code: 200, data: <hub info>}` |
  * | `POST {base}/publish` | `{group?, id?, ids?, event?, data, eventId?, retry?}`: unicast, list, group or broadcast |
  * | `GET {base}/metrics` | Prometheus text |
+ *
+ * With a broker that is down (`SSEError` `broker_unavailable`), publish and disconnect answer 503
+ * with `Retry-After`: nothing was delivered on any node, so the caller may retry.
  */
 
 import type { Connection } from './connection.js';
