@@ -65,7 +65,11 @@ export interface HubOptions {
    * unlike `sendWhere`'s function, a named filter and its JSON arguments travel between nodes.
    */
   filters?: Readonly<Record<string, ClientFilter>>;
-  /** A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). */
+  /**
+   * A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). While its
+   * `status()` is `down`, sends and disconnects are refused with `SSEError` `broker_unavailable`
+   * and delivered nowhere (see `Broker`).
+   */
   broker?: Broker;
   /** A client connected. */
   onConnect?: (connection: Connection) => void;
