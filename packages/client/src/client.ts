@@ -145,7 +145,8 @@ export interface ClientOptions {
    * lost or repeated across a refresh (as long as the server's history covers the gap, else a
    * `reset` event says so). The first reconnect after an expired token is immediate; further
    * failures back off as `reconnect` says. A `getToken` that throws or rejects is reported to
-   * `onError` and retried with the same backoff (status `reconnecting`).
+   * `onError` and retried with the same backoff (status `reconnecting`). With `reconnect: false`
+   * the token is fetched once: the browser's own retries reuse it, and a refusal is final.
    *
    * When the token is a JWT, its `exp` is read (not verified: that is the server's job) and the
    * client refreshes ahead of it, see `refreshBeforeExpiry`.
@@ -163,7 +164,7 @@ export interface ClientOptions {
    * fetched to its `exp`) have passed, fetch a new token while the stream is still open, then
    * switch to a new connection that resumes from {@link SSEClient.lastEventId}: no gap while the
    * browser notices the end. Default `true`. `false`: refresh only when the stream ends or is
-   * refused. Status stays `open` across a successful switch.
+   * refused. Status stays `open` across a successful switch. Off when `reconnect` is `false`.
    */
   refreshBeforeExpiry?: boolean;
   /**
@@ -421,7 +422,8 @@ export class SSEClient<M extends EventMap = EventMap> {
     this.#refreshTimer = undefined;
     const getToken = this.#options.getToken;
     const expiresAt = this.#tokenExpiresAt;
-    if (!getToken || this.#options.refreshBeforeExpiry === false || expiresAt === undefined) return;
+    const off = !this.#reconnect || this.#options.refreshBeforeExpiry === false;
+    if (!getToken || off || expiresAt === undefined) return;
     const lifetime = expiresAt - this.#tokenFetchedAt;
     // Already expired when fetched (a skewed clock): leave it to the server's end of the stream.
     if (lifetime <= 0) return;

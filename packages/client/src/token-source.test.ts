@@ -204,9 +204,13 @@ describe('getToken', () => {
   });
 
   it('with reconnect off, leaves retries to the browser and closes when it gives up', async () => {
-    const getToken = vi.fn(() => 'opaque');
+    const getToken = vi.fn(() => expiringIn(4));
     const { client } = start({ getToken, reconnect: false });
     FakeEventSource.last.open();
+    // No refresh ahead of exp either.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(FakeEventSource.instances).toHaveLength(1);
     FakeEventSource.last.fail(FakeEventSource.CONNECTING);
     expect(client.status).toBe('reconnecting');
     FakeEventSource.last.fail(FakeEventSource.CLOSED);
