@@ -8,8 +8,8 @@
  * every stream request for 450 ms, as a slow network would, so that each refresh leaves a gap of
  * two events or more that only the Last-Event-ID replay can fill.
  *
- * The page loads the built client (`dist/index.js`): run `pnpm --filter @ssehub/client build`
- * first (turbo's `test` task builds dependencies, not the package itself).
+ * The page loads the built client (`dist/index.js`), which turbo's `test` task builds first (see
+ * turbo.json); by hand, run `pnpm --filter @ssehub/client build` before.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
