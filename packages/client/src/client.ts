@@ -338,9 +338,22 @@ export class SSEClient<M extends EventMap = EventMap> {
     }
     this.#fetchToken(
       getToken,
-      () => this.#open(),
+      () => this.#openOrClose(),
       (error) => this.#retry(error),
     );
+  }
+
+  /**
+   * Opens, or gives up for good when the EventSource constructor throws (e.g. it rejects the
+   * URL: nothing will ever succeed). For opens that run later, where a throw would be lost.
+   */
+  #openOrClose(): void {
+    try {
+      this.#open();
+    } catch (error) {
+      this.#setStatus('closed');
+      this.#reportError(error, { id: this.#lastEventId, type: 'error', raw: '' });
+    }
   }
 
   /**
@@ -401,13 +414,8 @@ export class SSEClient<M extends EventMap = EventMap> {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      try {
-        this.#connect();
-      } catch (error) {
-        // e.g. the constructor rejected the URL: nothing will ever succeed.
-        this.#setStatus('closed');
-        this.#reportError(error, { id: this.#lastEventId, type: 'error', raw: '' });
-      }
+      if (this.#options.getToken) this.#connect();
+      else this.#openOrClose();
     }, delay);
   }
 
@@ -438,7 +446,7 @@ export class SSEClient<M extends EventMap = EventMap> {
             // exactly there, and the old connection can no longer deliver a duplicate.
             if (!this.#source) return;
             this.#detach();
-            this.#open();
+            this.#openOrClose();
           },
           // The stream stays up; when the server ends it, the reconnect path fetches again.
           (error) => this.#reportClientError(error),

@@ -193,6 +193,24 @@ describe('getToken', () => {
     expect(client.status).toBe('open');
   });
 
+  it('an EventSource that rejects the URL after an async getToken: closed and reported', async () => {
+    const reported: unknown[] = [];
+    class Refusing extends FakeEventSource {
+      constructor(url: string) {
+        super(url);
+        throw new SyntaxError('bad URL');
+      }
+    }
+    const client = createClient(URL, {
+      EventSource: Refusing,
+      getToken: async () => 'tk',
+      onListenerError: (error) => reported.push(error),
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.status).toBe('closed');
+    expect(reported).toHaveLength(1);
+  });
+
   it('close() while getToken is pending opens nothing', async () => {
     let resolve!: (token: string) => void;
     const { client } = start({ getToken: () => new Promise((r) => (resolve = r)) });
