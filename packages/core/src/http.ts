@@ -77,12 +77,23 @@ export interface AuthorizeContext {
 }
 
 /**
- * The authorize hook's answer: `true` or `{allow: true, meta}` admits (meta is attached to the
- * connection); `false` is 403; `{allow: false, status, message}` answers as given.
+ * The authorize hook's answer: `true` or `{allow: true, meta, expiresAt}` admits (meta is attached
+ * to the connection; the stream ends at `expiresAt`); `false` is 403; `{allow: false, status,
+ * message}` answers as given.
  */
 export type AuthorizeResult =
   | boolean
-  | { readonly allow: true; readonly meta?: Record<string, unknown> }
+  | {
+      readonly allow: true;
+      readonly meta?: Record<string, unknown>;
+      /**
+       * When the credentials expire, in ms since the epoch (e.g. a token's `exp` × 1000). The
+       * hub ends the stream then (disconnect reason `expired`, counted in `expiredDisconnects`)
+       * and the client reconnects with a fresh token. A time already past answers 401.
+       * Omitted: the stream lives until it is closed otherwise.
+       */
+      readonly expiresAt?: number;
+    }
   | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
 
 export interface CorsOptions {
@@ -101,7 +112,8 @@ export interface HandlerOptions {
   readonly authorize?: (context: AuthorizeContext) => AuthorizeResult | Promise<AuthorizeResult>;
   /**
    * Built-in token auth: HS256 JWTs signed with this secret; `sub` must equal the id and
-   * `groups` must allow the group. Ignored when `authorize` is given.
+   * `groups` must allow the group. A stream opened with a token that has `exp` ends when the
+   * token expires (disconnect reason `expired`). Ignored when `authorize` is given.
    */
   readonly jwtSecret?: string;
   /** Cookie that may carry the token (default `ssehub_token`). */
@@ -305,7 +317,11 @@ export function createHandler<M extends EventMap = AnyEvents>(
         message: `The token does not allow group ${context.group}.`,
       };
     }
-    return { allow: true, meta: { claims } };
+    return {
+      allow: true,
+      meta: { claims },
+      ...(claims.exp === undefined ? {} : { expiresAt: claims.exp * 1000 }),
+    };
   };
 
   const stream = async (
@@ -333,6 +349,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (token !== undefined && token.length > 8192) return jsonError(400, 'The token is too long.');
     const decision = await authorize({ group, id, token, request });
     let meta: Record<string, unknown> | undefined;
+    let expiresAt: number | undefined;
     if (decision === false) return jsonError(403, 'Not allowed.');
     if (typeof decision === 'object') {
       if (!decision.allow) {
@@ -343,6 +360,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
         );
       }
       meta = decision.meta;
+      expiresAt = decision.expiresAt;
+      if (expiresAt !== undefined) {
+        // A hook bug, answered as one (500) rather than a stream that never or instantly ends.
+        if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))
+          throw new TypeError('authorize returned an expiresAt that is not a finite number.');
+        if (expiresAt <= Date.now()) return jsonError(401, 'The token has expired.');
+      }
     }
     if (limits.maxConnections !== undefined && hub.connectionCount >= limits.maxConnections) {
       return jsonError(503, 'The server holds its maximum of connections.', { 'retry-after': '5' });
@@ -366,7 +390,14 @@ export function createHandler<M extends EventMap = AnyEvents>(
       status: 200,
       headers,
       connect: (sink) => {
-        const connection = hub.connect(sink, { group, id, lastEventId, meta, remoteAddress: ip });
+        const connection = hub.connect(sink, {
+          group,
+          id,
+          lastEventId,
+          meta,
+          remoteAddress: ip,
+          expiresAt,
+        });
         if (perIp) {
           byIp.set(ip, (byIp.get(ip) ?? 0) + 1);
           connection.onClose(() => {

@@ -92,6 +92,12 @@ export interface ConnectOptions {
   /** Extra fields for the `connected` event's data. */
   readonly connectedData?: Readonly<Record<string, unknown>> | undefined;
   readonly remoteAddress?: string | undefined;
+  /**
+   * When the credentials this stream was opened with expire, in ms since the epoch (a JWT's
+   * `exp` × 1000). The hub then ends the stream, reason `expired`, after flushing what was
+   * queued. Only connections with an expiry get a timer.
+   */
+  readonly expiresAt?: number | undefined;
 }
 
 /** Counters since the hub started. */
@@ -105,6 +111,8 @@ export interface HubCounters {
   eventsDropped: number;
   slowDisconnects: number;
   stalledDisconnects: number;
+  /** Connections ended because their token expired (`ConnectOptions.expiresAt`). */
+  expiredDisconnects: number;
   eventsReplayed: number;
   /** `reset` events sent: Last-Event-ID not in the history. */
   resets: number;
@@ -126,6 +134,8 @@ export interface HubInfo {
 }
 
 const HEARTBEAT = encodeComment();
+/** setTimeout's largest delay (2^31 − 1 ms); a larger one fires at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 let hubCounter = 0;
 
 /**
@@ -164,6 +174,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     eventsDropped: 0,
     slowDisconnects: 0,
     stalledDisconnects: 0,
+    expiredDisconnects: 0,
     eventsReplayed: 0,
     resets: 0,
     heartbeats: 0,
@@ -228,7 +239,12 @@ export class Hub<M extends EventMap = AnyEvents> {
    */
   connect(sink: Sink, options: ConnectOptions): Connection {
     if (this.#closed) throw new SSEError('hub_closed', 'The hub is closed.');
-    const { group, id } = options;
+    const { group, id, expiresAt } = options;
+    if (expiresAt !== undefined && !Number.isFinite(expiresAt)) {
+      throw new TypeError(
+        `expiresAt must be a finite number of ms since the epoch, got ${expiresAt}`,
+      );
+    }
     const connection = new Connection(
       group,
       id,
@@ -260,6 +276,7 @@ export class Hub<M extends EventMap = AnyEvents> {
       ),
     );
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
+    if (expiresAt !== undefined) this.#expireAt(connection, expiresAt);
     this.#hook('onConnect', () => this.#options.onConnect?.(connection));
     return connection;
   }
@@ -315,10 +332,33 @@ export class Hub<M extends EventMap = AnyEvents> {
     } else finish(result);
   }
 
+  /**
+   * Ends `connection` with reason `expired` at `expiresAt` (ms since the epoch). The timer is
+   * re-armed past setTimeout's 24.8-day ceiling (a longer delay would fire at once), re-checks
+   * the clock when it fires, never keeps the process alive, and is cleared when the connection
+   * ends first.
+   */
+  #expireAt(connection: Connection, expiresAt: number): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      const left = expiresAt - this.#owner.now();
+      // Even an expiry already past waits one turn, so the adapter finishes wiring the stream.
+      if (left <= 0 && timer !== undefined) {
+        timer = undefined;
+        this.#release(connection, 'expired');
+        return;
+      }
+      timer = unref(setTimeout(arm, Math.min(Math.max(left, 0), MAX_TIMEOUT_MS)));
+    };
+    arm();
+    connection.onClose(() => clearTimeout(timer));
+  }
+
   #release(connection: Connection, reason: DisconnectReason, error?: unknown): void {
     if (connection.isClosed) return;
     // The server ends the stream: what was accepted for it still goes out first.
-    if (reason === 'kicked' || reason === 'shutdown') connection.flush(true);
+    if (reason === 'kicked' || reason === 'shutdown' || reason === 'expired')
+      connection.flush(true);
     connection.isClosed = true;
     connection.queue = [];
     connection.queuedBytes = 0;
@@ -335,6 +375,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     counters.connectionsClosed++;
     if (reason === 'slow') counters.slowDisconnects++;
     else if (reason === 'stalled') counters.stalledDisconnects++;
+    else if (reason === 'expired') counters.expiredDisconnects++;
     if (this.#connections.size === 0) this.#stopTimers();
     if (reason !== 'client-closed' && reason !== 'error') {
       try {

@@ -41,6 +41,12 @@ export function formatMetrics(info: HubInfo, prefix = 'ssehub'): string {
     c.stalledDisconnects,
   );
   metric(
+    'expired_disconnects_total',
+    'counter',
+    'Connections ended because their token expired.',
+    c.expiredDisconnects,
+  );
+  metric(
     'events_replayed_total',
     'counter',
     'Events replayed after Last-Event-ID.',
