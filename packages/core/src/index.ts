@@ -3,6 +3,14 @@
  * configure the routes an adapter mounts; adapter authors find the request handler, sinks and
  * encoding on `@ssehub/core/adapter`.
  */
+export type {
+  Broker,
+  BrokerInfo,
+  BrokerMessage,
+  BrokerMetric,
+  BrokerNode,
+  BrokerStatus,
+} from './broker.js';
 export { configFromEnv, type Env } from './config.js';
 export type { ConnectionInfo, DisconnectReason, SlowClientPolicy } from './connection.js';
 export { SSEError, type SSEErrorCode } from './errors.js';
@@ -27,9 +35,6 @@ export {
 } from './history.js';
 export type { AuthorizeContext, AuthorizeResult, CorsOptions, HandlerOptions } from './http.js';
 export {
-  type Broker,
-  type BrokerMessage,
-  type BrokerNode,
   Hub,
   type HubCounters,
   type HubInfo,
