@@ -136,6 +136,8 @@ describe('request conversion', () => {
     await hub.close();
     const response = await sseHandler(hub)(new Request(`${BASE}/stream/g/u`));
     expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(await response.json()).toMatchObject({ code: 503, error: 'service_unavailable' });
   });
 });
 
@@ -292,6 +294,12 @@ describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
       const deadline = Date.now() + 2_000;
       while (hub.connectionCount > 0 && Date.now() < deadline) await tick(10);
       expect(hub.connectionCount).toBe(0);
+      // A closed hub refuses streams over HTTP too.
+      await hub.close();
+      const refused = await fetch(`${origin}/api/v1/sse/stream/g/u`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(await refused.json()).toMatchObject({ code: 503 });
     } finally {
       const closed = new Promise((resolve) => server.close(resolve));
       (server as import('node:http').Server).closeAllConnections();

@@ -17,8 +17,8 @@ import {
   type HandlerOptions,
   type Hub,
   type HubRequest,
-  type HubResponse,
   jsonError,
+  notFoundResponse,
   type PlainResponse,
   type StreamResponse,
 } from '@ssehub/core';
@@ -87,19 +87,11 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const handle = createHandler(hub, options);
   const { fallthrough = false, highWaterMark } = options;
   return async (request, info) => {
-    let result: HubResponse;
-    try {
-      result = await handle(toHubRequest(request, info));
-    } catch {
-      return toResponse(jsonError(500, 'The request failed inside the server.'), request);
-    }
+    const result = await handle(toHubRequest(request, info));
     switch (result.kind) {
       case 'pass':
         if (fallthrough) return undefined;
-        return toResponse(
-          jsonError(404, `No route ${request.method} ${new URL(request.url).pathname}.`),
-          request,
-        );
+        return toResponse(notFoundResponse(request), request);
       case 'response':
       case 'stream':
         return toFetchResponse(result, request, highWaterMark);
@@ -184,7 +176,7 @@ export function toFetchResponse(
     });
   } catch {
     // The hub closed between routing and connecting (shutdown).
-    return toResponse(jsonError(503, 'The hub is closed.'), request);
+    return toResponse(jsonError(503, 'The hub is closed.', { 'retry-after': '5' }), request);
   }
   bind(connection);
   if (signal?.aborted) connection.closed();

@@ -24,8 +24,6 @@ import {
   type HandlerOptions,
   type Hub,
   type HubRequest,
-  type HubResponse,
-  jsonError,
 } from '@ssehub/core';
 import { readBody, toFetchResponse } from '@ssehub/fetch';
 import { openNodeStream } from '@ssehub/node';
@@ -64,12 +62,7 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const { highWaterMark } = options;
   return async (event: H3Event) => {
     const request = event.req;
-    let result: HubResponse;
-    try {
-      result = await handle(toHubRequest(event));
-    } catch {
-      return toFetchResponse(jsonError(500, 'The request failed inside the server.'), request);
-    }
+    const result = await handle(toHubRequest(event));
     switch (result.kind) {
       case 'pass':
         return undefined;

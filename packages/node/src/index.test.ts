@@ -243,7 +243,9 @@ describe('sseHandler on node:http', () => {
     await waitFor(() => stream.ended, 5_000, 'the stream to end');
     const late = await call(`${url}/stream/g/b`);
     expect(late.status).toBe(503);
-    expect(late.json()).toMatchObject({ code: 503 });
+    expect(late.headers.get('retry-after')).toBe('5');
+    expect(late.json()).toMatchObject({ code: 503, error: 'service_unavailable' });
+    expect(hub.connectionCount).toBe(0);
   });
 });
 

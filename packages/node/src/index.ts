@@ -23,10 +23,11 @@ import {
   type HandlerOptions,
   type Hub,
   type HubRequest,
-  jsonError,
+  notFoundResponse,
   type PlainResponse,
   type Sink,
   type StreamResponse,
+  serverErrorResponse,
 } from '@ssehub/core';
 
 export type {
@@ -95,13 +96,14 @@ export function sseHandler<M extends EventMap = AnyEvents>(
       if (next) next(error);
       else {
         try {
-          writePlain(res, jsonError(500, 'The request failed inside the server.'));
+          writePlain(res, serverErrorResponse());
         } catch {
           res.destroy();
         }
       }
     };
-    handle(toHubRequest(req, state)).then((response) => {
+    const request = toHubRequest(req, state);
+    handle(request).then((response) => {
       if (response.kind === 'pass' && next) {
         next();
         return;
@@ -110,15 +112,13 @@ export function sseHandler<M extends EventMap = AnyEvents>(
       try {
         switch (response.kind) {
           case 'pass':
-            writePlain(res, jsonError(404, `No route ${req.method} ${pathOf(req.url)}.`));
+            writePlain(res, notFoundResponse(request));
             return;
           case 'response':
             writePlain(res, response, state.abandoned);
             return;
           case 'stream':
-            // A closing hub admits no stream: 503 before any header goes out.
-            if (hub.closed) writePlain(res, jsonError(503, 'The hub is closed.'));
-            else openNodeStream(req, res, response);
+            openNodeStream(req, res, response);
             return;
         }
       } catch (error) {
@@ -126,12 +126,6 @@ export function sseHandler<M extends EventMap = AnyEvents>(
       }
     }, fail);
   };
-}
-
-function pathOf(url: string | undefined): string {
-  const path = url ?? '/';
-  const query = path.indexOf('?');
-  return query === -1 ? path : path.slice(0, query);
 }
 
 function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubRequest {
