@@ -215,7 +215,7 @@ describe('sseHandler on node:http', () => {
     stream.close();
   });
 
-  test("a stream outlives the server's timeouts", async () => {
+  test("a stream outlives the server's timeouts, which cut a slow-header client (slowloris)", async () => {
     const server = createServer({
       requestTimeout: 300,
       headersTimeout: 200,
@@ -224,11 +224,27 @@ describe('sseHandler on node:http', () => {
     });
     server.setTimeout(200);
     // Heartbeats would reset the inactivity timer: make the stream silent.
-    const { hub, url } = await start({ heartbeatMs: 60_000 }, {}, server);
+    const { hub, origin, url } = await start({ heartbeatMs: 60_000 }, {}, server);
     const stream = await openStream(`${url}/stream/g/a`);
     await stream.waitForEvent((e) => e.event === 'connected');
+    // Slowloris: a request head sent a byte at a time, never finished.
+    const slow = connect(Number(new URL(origin).port), '127.0.0.1');
+    let answer = '';
+    let cut = false;
+    slow.setEncoding('latin1');
+    slow.on('data', (chunk: string) => (answer += chunk));
+    slow.on('error', () => {});
+    slow.on('close', () => (cut = true));
+    slow.write(`GET ${BASE}/stream/g/b HTTP/1.1\r\nHost: x\r\n`);
+    const drip = setInterval(() => slow.writable && slow.write('X'), 20);
+    cleanups.push(async () => {
+      clearInterval(drip);
+      slow.destroy();
+    });
     // A fixed wait on purpose: the point is to stay silent past every timeout.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(cut).toBe(true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(stream.ended).toBe(false);
     expect(await hub.send('a', 'g', { event: 'late', data: 'still here' })).toBe(1);
     await stream.waitForEvent((e) => e.event === 'late');
