@@ -240,6 +240,8 @@ const LINGER_MS = 10_000;
  * body to end.
  */
 function lingerAfterRefusal(req: IncomingMessage): void {
+  // HTTP/2 (compat API) resets the one stream and keeps the connection: nothing to linger for.
+  if (req.httpVersionMajor !== 1) return;
   const socket = req.socket as Socket & { destroySoon?: () => void };
   const destroySoon = socket.destroySoon;
   if (typeof destroySoon !== 'function' || socket.destroyed) return;
