@@ -1,5 +1,5 @@
 /**
- * The Bun example: the reference routes of @ssehub/fetch on an in-memory hub (or a Redis cluster with REDIS_URL), on Bun.serve.
+ * The Bun example: the reference routes of @ssehub/fetch on an in-memory hub (or a Redis backplane with REDIS_URL), on Bun.serve.
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-bun start
  *
@@ -10,7 +10,7 @@
 
 import { configFromEnv, Hub } from '@ssehub/core';
 import { sseHandler } from '@ssehub/fetch';
-import { clusterFromEnv } from '@ssehub/redis';
+import { backplaneFromEnv } from '@ssehub/redis';
 import type { BunServer } from './bun.js';
 
 declare const Bun: import('./bun.js').Bun;
@@ -18,10 +18,10 @@ declare const Bun: import('./bun.js').Bun;
 const config = configFromEnv(Bun.env);
 // REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
 // without it the hub is in memory.
-const cluster = clusterFromEnv(Bun.env);
-const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
-cluster?.report(hub);
-await cluster?.ready();
+const backplane = backplaneFromEnv(Bun.env);
+const hub = new Hub({ ...config.hub, ...backplane?.hubOptions });
+backplane?.report(hub);
+await backplane?.ready();
 const handle = sseHandler(hub, config.handler);
 
 const server: BunServer = Bun.serve({

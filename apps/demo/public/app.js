@@ -127,25 +127,23 @@ async function connect() {
   );
   resetPanels();
 
-  /** @type {string | undefined} */
-  let token;
-  if (config.tokenRequired) {
-    try {
-      // Demo only: a real app hands tokens to users it has authenticated.
-      token = (await call('/demo/token', { group, id })).token;
-    } catch (error) {
-      notice(`Could not get a token: ${error instanceof Error ? error.message : error}`);
-      return;
-    }
-  }
   notice(
     config.tokenRequired
-      ? 'SSE_SECRET is set: this page got its stream token from the demo-only POST /demo/token.'
+      ? 'SSE_SECRET is set: this page gets its stream tokens from the demo-only POST /demo/token.'
       : '',
   );
 
   /** @type {Client} */
-  const next = new SSEClient(streamUrl(config.base, { group, id, token }));
+  const next = new SSEClient(streamUrl(config.base, { group, id }), {
+    // A token source, not a token: the server ends a stream when its token expires, and the
+    // client then fetches a fresh one and resumes from the last event id.
+    // Demo only: a real app hands tokens to users it has authenticated.
+    getToken: config.tokenRequired
+      ? async () => (await call('/demo/token', { group, id })).token
+      : undefined,
+    onError: (error) =>
+      notice(`Could not get a token: ${error instanceof Error ? error.message : error}`),
+  });
   client = next;
   showStatus(next.status);
   next.onStatus((status) => {

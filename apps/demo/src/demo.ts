@@ -31,7 +31,7 @@ import {
   typedEvent,
 } from '@ssehub/core';
 import { sseHandler } from '@ssehub/node';
-import { clusterFromEnv } from '@ssehub/redis';
+import { backplaneFromEnv } from '@ssehub/redis';
 import type { DemoConfig, DemoEvents, Standing } from './events.js';
 
 export interface DemoOptions {
@@ -43,7 +43,7 @@ export interface DemoOptions {
   readonly taskStepMs?: number;
   /**
    * Which challenge groups this process plays rounds for: `local` (default) the groups of its own
-   * clients; `cluster` every group of the Redis cluster (one process of several, `--workers`);
+   * clients; `cluster` every group of the Redis backplane (one process of several, `--workers`);
    * `none` (the other workers).
    */
   readonly challenges?: 'local' | 'cluster' | 'none';
@@ -93,7 +93,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   // REDIS_URL joins this process to a cluster of hubs (sends, kicks and replay reach clients on
   // any process); without it the hub is in memory.
-  const cluster = clusterFromEnv(env);
+  const backplane = backplaneFromEnv(env);
 
   /**
    * Tells the page where the replay ends: a `live` event written to this connection only (kept out
@@ -114,7 +114,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   const hub: Hub<DemoEvents> = new Hub<DemoEvents>({
     ...config.hub,
-    ...cluster?.hubOptions,
+    ...backplane?.hubOptions,
     onConnect(connection) {
       markLive(connection);
       const { group, id } = connection;
@@ -136,8 +136,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
     onError: report,
   });
   const sse = sseHandler(hub, config.handler);
-  cluster?.report(hub);
-  const ready = cluster ? cluster.ready() : Promise.resolve();
+  backplane?.report(hub);
+  const ready = backplane ? backplane.ready() : Promise.resolve();
 
   // ---------------------------------------------------------------- challenge simulator
 
@@ -207,8 +207,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
   const challengeGroups = async (): Promise<string[]> => {
     if (challengeMode === 'none') return [];
     const groups =
-      challengeMode === 'cluster' && cluster
-        ? (await cluster.info()).totals.groups
+      challengeMode === 'cluster' && backplane
+        ? (await backplane.info()).totals.groups
         : hub.info().groups;
     return Object.keys(groups).filter((group) => CHALLENGE.test(group));
   };

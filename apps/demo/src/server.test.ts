@@ -217,6 +217,7 @@ function redisServer(): string | undefined {
 }
 
 const REDIS_SERVER = redisServer();
+const PUBLISH_KEY = 'demo-test-publish-key';
 
 describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL', () => {
   let redis: ChildProcess;
@@ -238,8 +239,12 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
         stdio: 'ignore',
       },
     );
-    env = { REDIS_URL: `redis://127.0.0.1:${port}`, SSE_REDIS_PREFIX: `demo-test-${port}` };
-    // startDemo waits for the printed URL, which comes once the cluster link is ready.
+    env = {
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      SSE_REDIS_PREFIX: `demo-test-${port}`,
+      SSE_PUBLISH_KEY: PUBLISH_KEY,
+    };
+    // startDemo waits for the printed URL, which comes once the backplane is ready.
     for (let tries = 0; tries < 100; tries++) {
       const up = await new Promise<boolean>((resolve) => {
         const socket = connect(port, '127.0.0.1', () => {
@@ -299,6 +304,20 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
     );
     expect(after).toContain('while-away');
     expect(after.indexOf('while-away')).toBeLessThan(after.indexOf('event: live'));
+  });
+
+  test("the broker's state and the Redis figures are on /info and /metrics", async () => {
+    const info = await (await fetch(`${a.url}/demo/admin/info`)).json();
+    expect(info.data.broker).toMatchObject({ state: 'up', refused: 0 });
+    const metrics = await (
+      await fetch(`${b.url}/api/v1/sse/metrics`, {
+        headers: { authorization: `Bearer ${PUBLISH_KEY}` },
+      })
+    ).text();
+    expect(metrics).toContain('ssehub_broker_up 1\n');
+    expect(metrics).toContain('ssehub_broker_refused_total 0\n');
+    expect(metrics).toContain('ssehub_redis_connected 1\n');
+    expect(metrics).toContain('ssehub_redis_subscribed 1\n');
   });
 
   test('--workers 2: one port, two hubs, every client reached once whichever worker it is on', async () => {

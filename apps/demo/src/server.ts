@@ -73,7 +73,8 @@ async function serve(): Promise<void> {
     process.exit(1);
   });
 
-  if (process.env.REDIS_URL) console.log('ssehub demo: joining the Redis cluster at REDIS_URL...');
+  if (process.env.REDIS_URL)
+    console.log('ssehub demo: joining the Redis backplane at REDIS_URL...');
   await demo.ready;
 
   demo.server.listen(port, host, () => {
@@ -83,7 +84,7 @@ async function serve(): Promise<void> {
     const notes = [
       process.env.SSE_SECRET ? 'stream tokens on (SSE_SECRET)' : '',
       process.env.SSE_PUBLISH_KEY ? 'publisher key on (SSE_PUBLISH_KEY)' : '',
-      process.env.REDIS_URL ? 'Redis cluster (REDIS_URL)' : '',
+      process.env.REDIS_URL ? 'Redis backplane (REDIS_URL)' : '',
       worker === undefined ? '' : `worker ${worker}`,
     ].filter(Boolean);
     console.log(

@@ -1,5 +1,5 @@
 /**
- * The Deno example: the reference routes of @ssehub/fetch on an in-memory hub (or a Redis cluster with REDIS_URL), on Deno.serve.
+ * The Deno example: the reference routes of @ssehub/fetch on an in-memory hub (or a Redis backplane with REDIS_URL), on Deno.serve.
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-deno start
  *
@@ -11,7 +11,7 @@
 
 import { configFromEnv, Hub } from '@ssehub/core';
 import { sseHandler } from '@ssehub/fetch';
-import { clusterFromEnv } from '@ssehub/redis';
+import { backplaneFromEnv } from '@ssehub/redis';
 
 declare const Deno: import('./deno.js').Deno;
 
@@ -19,10 +19,10 @@ const env = Deno.env.toObject();
 const config = configFromEnv(env);
 // REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
 // without it the hub is in memory.
-const cluster = clusterFromEnv(env);
-const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
-cluster?.report(hub);
-await cluster?.ready();
+const backplane = backplaneFromEnv(env);
+const hub = new Hub({ ...config.hub, ...backplane?.hubOptions });
+backplane?.report(hub);
+await backplane?.ready();
 const handle = sseHandler(hub, config.handler);
 
 // Deno passes { remoteAddr } as the second argument, which the handler reads as is.

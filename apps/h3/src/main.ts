@@ -1,5 +1,5 @@
 /**
- * The h3 example: the reference routes of @ssehub/h3 on an in-memory hub (or a Redis cluster with REDIS_URL), served by h3's `serve`
+ * The h3 example: the reference routes of @ssehub/h3 on an in-memory hub (or a Redis backplane with REDIS_URL), served by h3's `serve`
  * (srvx), on Node (streams take the direct node:http path), Bun and Deno (Web streams).
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-h3 start        # or start:bun, start:deno
@@ -10,16 +10,16 @@
 
 import { configFromEnv, Hub } from '@ssehub/core';
 import { sseHandler } from '@ssehub/h3';
-import { clusterFromEnv } from '@ssehub/redis';
+import { backplaneFromEnv } from '@ssehub/redis';
 import { H3, serve } from 'h3';
 
 const config = configFromEnv(process.env);
 // REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
 // without it the hub is in memory.
-const cluster = clusterFromEnv(process.env);
-const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
-cluster?.report(hub);
-await cluster?.ready();
+const backplane = backplaneFromEnv(process.env);
+const hub = new Hub({ ...config.hub, ...backplane?.hubOptions });
+backplane?.report(hub);
+await backplane?.ready();
 const app = new H3().use(sseHandler(hub, config.handler));
 
 const server = serve(app, {

@@ -1,5 +1,5 @@
 /**
- * The Koa example: the reference routes of @ssehub/koa on an in-memory hub (or a Redis cluster with REDIS_URL), behind koa-compress
+ * The Koa example: the reference routes of @ssehub/koa on an in-memory hub (or a Redis backplane with REDIS_URL), behind koa-compress
  * (which compresses the JSON answers and leaves the streams alone).
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-koa start
@@ -12,17 +12,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
 import { closeGracefully, sseHandler } from '@ssehub/koa';
-import { clusterFromEnv } from '@ssehub/redis';
+import { backplaneFromEnv } from '@ssehub/redis';
 import Koa from 'koa';
 import compress from 'koa-compress';
 
 const config = configFromEnv(process.env);
 // REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
 // without it the hub is in memory.
-const cluster = clusterFromEnv(process.env);
-const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
-cluster?.report(hub);
-await cluster?.ready();
+const backplane = backplaneFromEnv(process.env);
+const hub = new Hub({ ...config.hub, ...backplane?.hubOptions });
+backplane?.report(hub);
+await backplane?.ready();
 const app = new Koa();
 app.use(compress());
 app.use(sseHandler(hub, config.handler));

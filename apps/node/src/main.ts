@@ -1,5 +1,5 @@
 /**
- * The node:http example: the reference routes on an in-memory hub (or a Redis cluster with REDIS_URL).
+ * The node:http example: the reference routes on an in-memory hub (or a Redis backplane with REDIS_URL).
  *
  *   PORT=3000 SSE_PUBLISH_KEY=dev pnpm --filter @ssehub/app-node start
  *
@@ -11,15 +11,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
 import { closeGracefully, sseHandler } from '@ssehub/node';
-import { clusterFromEnv } from '@ssehub/redis';
+import { backplaneFromEnv } from '@ssehub/redis';
 
 const config = configFromEnv(process.env);
 // REDIS_URL joins this process to a cluster of hubs (any client reachable from any process);
 // without it the hub is in memory.
-const cluster = clusterFromEnv(process.env);
-const hub = new Hub({ ...config.hub, ...cluster?.hubOptions });
-cluster?.report(hub);
-await cluster?.ready();
+const backplane = backplaneFromEnv(process.env);
+const hub = new Hub({ ...config.hub, ...backplane?.hubOptions });
+backplane?.report(hub);
+await backplane?.ready();
 // Slowloris: a client must send its whole request head within 10 s and its whole request (head
 // and body) within 30 s, or Node answers 408 and closes the connection; Node checks every 2 s.
 // Neither timeout ends a stream: they bound receiving the request, and a stream's request (a GET)

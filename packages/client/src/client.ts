@@ -1,5 +1,5 @@
 import { backoffDelay, type ReconnectOptions, resolveReconnect } from './backoff.js';
-import { lastEventIdOf, withLastEventId } from './url.js';
+import { lastEventIdOf, tokenExpiry, withLastEventId, withQueryParam } from './url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -132,6 +132,46 @@ export interface ClientOptions {
    * `globalThis.reportError` (the browser logs it as uncaught), else a rethrow on a timer.
    */
   onListenerError?: (error: unknown, meta: EventMeta) => void;
+  /**
+   * Where stream tokens come from, for a server that needs one (`jwtSecret` or `authorize`).
+   * Called before the first connection and before every reconnect the client makes; the token
+   * goes into the URL's `token` query parameter (EventSource cannot send headers), replacing any
+   * token already there.
+   *
+   * With it, the client takes over every reconnect from the browser, because the browser would
+   * retry with the token it has: when the server ends the stream as the token expires, or
+   * refuses it (401), the client fetches a fresh token and reconnects with
+   * {@link SSEClient.lastEventId}, so the server replays exactly what was missed: no event is
+   * lost or repeated across a refresh (as long as the server's history covers the gap, else a
+   * `reset` event says so). The first reconnect after an expired token is immediate; further
+   * failures back off as `reconnect` says. A `getToken` that throws or rejects is reported to
+   * `onError` and retried with the same backoff (status `reconnecting`). With `reconnect: false`
+   * the token is fetched once: the browser's own retries reuse it, and a refusal is final.
+   *
+   * When the token is a JWT, its `exp` is read (not verified: that is the server's job) and the
+   * client refreshes ahead of it, see `refreshBeforeExpiry`.
+   *
+   * @example
+   * ```ts
+   * createClient(streamUrl('/api/v1/sse', { group: 'users', id: userId }), {
+   *   getToken: async () => (await fetch('/api/sse-token')).text(),
+   * });
+   * ```
+   */
+  getToken?: () => string | Promise<string>;
+  /**
+   * With `getToken` and a JWT: once three quarters of the token's lifetime (from when it was
+   * fetched to its `exp`) have passed, fetch a new token while the stream is still open, then
+   * switch to a new connection that resumes from {@link SSEClient.lastEventId}: no gap while the
+   * browser notices the end. Default `true`. `false`: refresh only when the stream ends or is
+   * refused. Status stays `open` across a successful switch. Off when `reconnect` is `false`.
+   */
+  refreshBeforeExpiry?: boolean;
+  /**
+   * Called with errors the client survives: `getToken` throwing or rejecting (or not giving a
+   * non-empty string). Defaults to `globalThis.reportError`, like listener errors.
+   */
+  onError?: (error: unknown) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,6 +180,8 @@ export interface ClientOptions {
 
 const CONNECTING = 0;
 const CLOSED = 2;
+/** setTimeout's largest delay (2^31 − 1 ms); a larger one fires at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 interface Entry {
   listener: Listener<never>;
@@ -184,6 +226,13 @@ export class SSEClient<M extends EventMap = EventMap> {
   #connection: ConnectedData | undefined;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** With `getToken`: the token in use, when it expires (ms, from a JWT's `exp`), when fetched. */
+  #token: string | undefined;
+  #tokenExpiresAt: number | undefined;
+  #tokenFetchedAt = 0;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by every token request and by `close()`: a stale answer is dropped. */
+  #tokenRequest = 0;
 
   /**
    * Connects to `url` right away.
@@ -204,7 +253,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     this.#reconnect = resolveReconnect(options.reconnect);
     this.#lastEventId = options.lastEventId ?? lastEventIdOf(url) ?? '';
     for (const name of ALWAYS_OBSERVED) this.#observe(name);
-    this.#open();
+    this.#connect();
   }
 
   /** Where the connection stands. */
@@ -273,14 +322,143 @@ export class SSEClient<M extends EventMap = EventMap> {
   close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#tokenRequest++;
     this.#detach();
     this.#setStatus('closed');
   }
 
   // --- connection -----------------------------------------------------------------------------
 
+  /** Opens a connection, first fetching a token when `getToken` is set. */
+  #connect(): void {
+    const getToken = this.#options.getToken;
+    if (!getToken) {
+      this.#open();
+      return;
+    }
+    this.#fetchToken(
+      getToken,
+      () => this.#openOrClose(),
+      (error) => this.#retry(error),
+    );
+  }
+
+  /**
+   * Opens, or gives up for good when the EventSource constructor throws (e.g. it rejects the
+   * URL: nothing will ever succeed). For opens that run later, where a throw would be lost.
+   */
+  #openOrClose(): void {
+    try {
+      this.#open();
+    } catch (error) {
+      this.#setStatus('closed');
+      this.#reportError(error, { id: this.#lastEventId, type: 'error', raw: '' });
+    }
+  }
+
+  /**
+   * Calls `getToken`; on a usable token stores it and calls `then` (synchronously when
+   * `getToken` did not return a promise), else `failed`. Answers that `close()` or a newer
+   * request made stale are dropped.
+   */
+  #fetchToken(
+    getToken: () => string | Promise<string>,
+    then: () => void,
+    failed: (error: unknown) => void,
+  ): void {
+    const request = ++this.#tokenRequest;
+    const settle = (token: unknown) => {
+      if (request !== this.#tokenRequest) return;
+      if (typeof token !== 'string' || token === '') {
+        failed(new TypeError('@ssehub/client: getToken must give a non-empty string.'));
+        return;
+      }
+      this.#token = token;
+      this.#tokenExpiresAt = tokenExpiry(token);
+      this.#tokenFetchedAt = Date.now();
+      then();
+    };
+    const fail = (error: unknown) => {
+      if (request === this.#tokenRequest) failed(error);
+    };
+    let result: string | Promise<string>;
+    try {
+      result = getToken();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (typeof result === 'string') settle(result);
+    else Promise.resolve(result).then(settle, fail);
+  }
+
+  /** A token request failed: report it, then retry with backoff (or give up, `closed`). */
+  readonly #retry = (error: unknown): void => {
+    this.#reportClientError(error);
+    this.#scheduleReconnect(false);
+  };
+
+  /**
+   * Reconnects after a delay: none for the first attempt after an expired token (the usual
+   * refresh), else the backoff of the attempt. Gives up (`closed`) past `maxAttempts`.
+   */
+  #scheduleReconnect(tokenExpired: boolean): void {
+    const reconnect = this.#reconnect;
+    if (!reconnect || this.#attempt >= reconnect.maxAttempts) {
+      this.#setStatus('closed');
+      return;
+    }
+    const delay = tokenExpired && this.#attempt === 0 ? 0 : backoffDelay(reconnect, this.#attempt);
+    this.#attempt++;
+    this.#setStatus('reconnecting');
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#options.getToken) this.#connect();
+      else this.#openOrClose();
+    }, delay);
+  }
+
+  /** Whether the token in use has expired, by its `exp` (with a second of slack for clock skew). */
+  #tokenExpired(): boolean {
+    return this.#tokenExpiresAt !== undefined && Date.now() >= this.#tokenExpiresAt - 1000;
+  }
+
+  /** Plans the refresh ahead of the token's expiry (see `refreshBeforeExpiry`). */
+  #planRefresh(): void {
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    const getToken = this.#options.getToken;
+    const expiresAt = this.#tokenExpiresAt;
+    const off = !this.#reconnect || this.#options.refreshBeforeExpiry === false;
+    if (!getToken || off || expiresAt === undefined) return;
+    const lifetime = expiresAt - this.#tokenFetchedAt;
+    // Already expired when fetched (a skewed clock): leave it to the server's end of the stream.
+    if (lifetime <= 0) return;
+    const delay = Math.max(0, this.#tokenFetchedAt + lifetime * 0.75 - Date.now());
+    this.#refreshTimer = setTimeout(
+      () => {
+        this.#refreshTimer = undefined;
+        this.#fetchToken(
+          getToken,
+          () => {
+            // Close first, then open from the last event dispatched: the server replays from
+            // exactly there, and the old connection can no longer deliver a duplicate.
+            if (!this.#source) return;
+            this.#detach();
+            this.#openOrClose();
+          },
+          // The stream stays up; when the server ends it, the reconnect path fetches again.
+          (error) => this.#reportClientError(error),
+        );
+      },
+      Math.min(delay, MAX_TIMEOUT_MS),
+    );
+  }
+
   #open(): void {
-    const url = withLastEventId(this.url, this.#lastEventId);
+    let url = withLastEventId(this.url, this.#lastEventId);
+    if (this.#token !== undefined) url = withQueryParam(url, 'token', this.#token);
     const init = this.#options.withCredentials ? { withCredentials: true } : undefined;
     const source = new this.#EventSource(url, init);
     this.#source = source;
@@ -290,6 +468,8 @@ export class SSEClient<M extends EventMap = EventMap> {
   }
 
   #detach(): void {
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
     const source = this.#source;
     if (!source) return;
     this.#source = undefined;
@@ -302,36 +482,22 @@ export class SSEClient<M extends EventMap = EventMap> {
   readonly #handleOpen = (): void => {
     this.#attempt = 0;
     this.#setStatus('open');
+    this.#planRefresh();
   };
 
   readonly #handleError = (): void => {
     const source = this.#source;
     if (!source) return;
-    // CONNECTING: the EventSource retries by itself. CLOSED: it gave up (HTTP error, wrong
-    // content type, or a polyfill that does not retry), so the client takes over.
-    if (source.readyState === CONNECTING) {
+    // CONNECTING: the EventSource retries by itself, with the URL it has, so with a token
+    // source the client takes over (when it may reconnect at all). CLOSED: it gave up (HTTP
+    // error, wrong content type, or a polyfill that does not retry), so the client takes over.
+    if (source.readyState === CONNECTING && !(this.#options.getToken && this.#reconnect)) {
       this.#setStatus('reconnecting');
       return;
     }
-    if (source.readyState !== CLOSED) return;
+    if (source.readyState !== CONNECTING && source.readyState !== CLOSED) return;
     this.#detach();
-    const reconnect = this.#reconnect;
-    if (!reconnect || this.#attempt >= reconnect.maxAttempts) {
-      this.#setStatus('closed');
-      return;
-    }
-    const delay = backoffDelay(reconnect, this.#attempt++);
-    this.#setStatus('reconnecting');
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      try {
-        this.#open();
-      } catch (error) {
-        // e.g. the constructor rejected the URL: nothing will ever succeed.
-        this.#setStatus('closed');
-        this.#reportError(error, { id: this.#lastEventId, type: 'error', raw: '' });
-      }
-    }, delay);
+    this.#scheduleReconnect(this.#tokenExpired());
   };
 
   #setStatus(status: ClientStatus): void {
@@ -414,16 +580,34 @@ export class SSEClient<M extends EventMap = EventMap> {
     }
   }
 
+  #reportClientError(error: unknown): void {
+    const { onError } = this.#options;
+    if (!onError) {
+      reportUncaught(error);
+      return;
+    }
+    try {
+      onError(error);
+    } catch (hookError) {
+      reportUncaught(hookError);
+    }
+  }
+
   #reportError(error: unknown, meta: EventMeta): void {
     const { onListenerError } = this.#options;
-    const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
     if (onListenerError) onListenerError(error, meta);
-    else if (report) report(error);
-    else
-      setTimeout(() => {
-        throw error;
-      });
+    else reportUncaught(error);
   }
+}
+
+/** `globalThis.reportError` (the browser logs it as uncaught), else a rethrow on a timer. */
+function reportUncaught(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (report) report(error);
+  else
+    setTimeout(() => {
+      throw error;
+    });
 }
 
 /** `JSON.parse`, or the raw string when it is not JSON. Never throws. */

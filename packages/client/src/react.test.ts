@@ -55,6 +55,20 @@ describe('useSSE (React)', () => {
     expect(latest.client?.status).toBe('open');
   });
 
+  it('passes getToken through, calling the latest one on a refresh', async () => {
+    render({ group: 'g', id: 'a' }, { getToken: () => 'first' });
+    const source = FakeEventSource.last;
+    expect(source.url).toBe('/api/v1/sse/stream/g/a?token=first');
+    act(() => source.open());
+    render({ group: 'g', id: 'a' }, { getToken: () => 'second' });
+    expect(FakeEventSource.instances).toHaveLength(1);
+    vi.spyOn(Math, 'random').mockReturnValue(1); // the shortest backoff
+    act(() => source.fail(FakeEventSource.CLOSED));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 600)));
+    expect(FakeEventSource.last.url).toBe('/api/v1/sse/stream/g/a?token=second');
+    vi.restoreAllMocks();
+  });
+
   it('subscribes names added later and drops removed ones', () => {
     const onProgress = vi.fn();
     render('/s', { events: { notification: () => {} } });

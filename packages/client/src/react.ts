@@ -54,7 +54,8 @@ function eventNames(options: UseSSEOptions<never>): string {
  *
  * The connection is made in an effect, closed on unmount and remade when the target's URL
  * changes; new handler functions on each render do not reconnect. Client options
- * (`withCredentials`, `reconnect`, ...) are read when connecting.
+ * (`withCredentials`, `reconnect`, `getToken`, ...) are read when connecting; `getToken` is then
+ * always called in its latest version.
  *
  * @param target - A URL or `{ group, id, token?, base? }`; `null` to stay disconnected.
  * @example
@@ -112,7 +113,15 @@ export function useSSE<M extends EventMap = EventMap>(
       setStatus('closed');
       return;
     }
-    const current = createClient<M>(url, clientOptions(optionsRef.current));
+    const initial = clientOptions(optionsRef.current);
+    const current = createClient<M>(url, {
+      ...initial,
+      // The token source of the latest render, like the handlers: a new function each render
+      // neither reconnects nor calls a stale closure.
+      ...(initial.getToken && {
+        getToken: () => (optionsRef.current.getToken ?? initial.getToken!)(),
+      }),
+    });
     clientRef.current = current;
     setClient(current);
     setStatus(current.status);

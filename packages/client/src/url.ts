@@ -52,16 +52,43 @@ export function lastEventIdOf(url: string): string | undefined {
  * also accepts the id as this query parameter.
  */
 export function withLastEventId(url: string, lastEventId: string | undefined): string {
+  return withQueryParam(url, 'lastEventId', lastEventId);
+}
+
+/**
+ * Returns `url` with its query parameter `name` set to `value` (replacing any previous one), or
+ * removed when `value` is empty or undefined. Keeps the fragment, and returns the URL as written
+ * when nothing changes.
+ */
+export function withQueryParam(url: string, name: string, value: string | undefined): string {
   const hashAt = url.indexOf('#');
   const hash = hashAt === -1 ? '' : url.slice(hashAt);
   const beforeHash = hashAt === -1 ? url : url.slice(0, hashAt);
   const queryAt = beforeHash.indexOf('?');
   const path = queryAt === -1 ? beforeHash : beforeHash.slice(0, queryAt);
   const query = new URLSearchParams(queryAt === -1 ? '' : beforeHash.slice(queryAt + 1));
-  // Unchanged: return the URL as written rather than re-serialised.
-  if (query.get('lastEventId') === (lastEventId || null)) return url;
-  if (lastEventId) query.set('lastEventId', lastEventId);
-  else query.delete('lastEventId');
+  if (query.get(name) === (value || null)) return url;
+  if (value) query.set(name, value);
+  else query.delete(name);
   const search = query.toString();
   return `${path}${search ? `?${search}` : ''}${hash}`;
+}
+
+/**
+ * The expiry of a JWT, in ms since the epoch: its `exp` claim, read WITHOUT verifying anything
+ * (the server verifies; the client only plans its refresh). `undefined` when `token` is not a JWT
+ * or has no numeric `exp`.
+ */
+export function tokenExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined || !/^[A-Za-z0-9_-]+$/.test(payload)) return undefined;
+  try {
+    const binary = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    const claims: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    const exp = (claims as { exp?: unknown } | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -34,6 +34,19 @@ describe('useSSE (Vue)', () => {
     expect(sse.status.value).toBe('closed');
   });
 
+  it('passes getToken through to the client', async () => {
+    const scope = effectScope();
+    scope.run(() =>
+      useSSE<Events>(
+        { group: 'g', id: 'a' },
+        { EventSource: FakeEventSource, getToken: async () => 'tk' },
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(FakeEventSource.last.url).toBe('/api/v1/sse/stream/g/a?token=tk');
+    scope.stop();
+  });
+
   it('reconnects when a reactive target changes, and disconnects on null', async () => {
     const scope = effectScope();
     const userId = ref<string | null>('u1');

@@ -42,6 +42,7 @@ export const CHECKS = [
   'stalled',
   'auth',
   'publisher-key',
+  'token-expiry',
   'cors',
   'errors',
   'head-options',

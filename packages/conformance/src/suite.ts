@@ -712,7 +712,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
     const key = 'conformance-key';
     group(
       'auth',
-      ['auth', 'publisher-key'],
+      ['auth', 'publisher-key', 'token-expiry'],
       { SSE_SECRET: secret, SSE_PUBLISH_KEY: key },
       (server) => {
         const refused = async (
@@ -834,6 +834,48 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
               stream.close();
             }
           },
+        );
+        check(
+          'token-expiry',
+          'a stream ends when its token expires, counted as an expired disconnect',
+          async () => {
+            const bearer = { authorization: `Bearer ${key}` };
+            const expired = async () => {
+              const metrics = await server.request('/metrics', { headers: bearer });
+              expect(metrics.status, metrics.text).toBe(200);
+              const line = /^ssehub_expired_disconnects_total (\d+)$/m.exec(metrics.text);
+              expect(line, 'ssehub_expired_disconnects_total in /metrics').not.toBeNull();
+              return Number(line![1]);
+            };
+            const before = await expired();
+            // `exp` counts whole seconds: 2 to 3 s from now.
+            const exp = Math.ceil((Date.now() + 2000) / 1000);
+            const short = await signJwt({ sub: 'dora', groups: ['room'], exp }, secret);
+            const long = await signJwt({ sub: 'erin', groups: ['room'] }, secret, {
+              expiresIn: 600,
+            });
+            const expiring = await server.stream(`/stream/room/dora?token=${short}`);
+            const lasting = await server.stream(`/stream/room/erin?token=${long}`);
+            try {
+              await expiring.next(isConnected, 'connected (short token)');
+              await lasting.next(isConnected, 'connected (long token)');
+              await waitFor(() => expiring.ended, 'the stream to end at exp', 10_000);
+              const endedAt = Date.now();
+              expect(endedAt).toBeGreaterThanOrEqual(exp * 1000);
+              expect(endedAt).toBeLessThanOrEqual(exp * 1000 + 1500);
+              expect(lasting.ended).toBe(false);
+              expect(await expired()).toBe(before + 1);
+              // The stream with the valid token still delivers.
+              expect(await server.send({ group: 'room', event: 'after', data: 'x' }, bearer)).toBe(
+                1,
+              );
+              await lasting.next((e) => e.event === 'after', 'an event on the valid stream');
+            } finally {
+              expiring.close();
+              lasting.close();
+            }
+          },
+          20_000,
         );
       },
     );

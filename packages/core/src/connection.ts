@@ -12,6 +12,12 @@ export type DisconnectReason =
   | 'slow'
   /** Nothing drained for `idleTimeoutMs`. */
   | 'stalled'
+  /**
+   * The connection's credentials expired (`ConnectOptions.expiresAt`: a JWT's `exp`, or the
+   * expiry an `authorize` hook returned). The stream ends after what was queued; the client
+   * reconnects with a fresh token and its Last-Event-ID.
+   */
+  | 'expired'
   /** The hub closed. */
   | 'shutdown'
   /** The transport failed. */

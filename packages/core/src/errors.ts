@@ -7,9 +7,17 @@ export type SSEErrorCode =
   | 'invalid_retry'
   | 'unserializable_data'
   | 'invalid_target'
-  | 'hub_closed';
+  | 'hub_closed'
+  /**
+   * A hub with a broker refused a send or disconnect because the broker is down (or committing
+   * the send to it failed): nothing was delivered, on any node. Retry later; HTTP answers 503.
+   */
+  | 'broker_unavailable';
 
-/** The error ssehub throws for bad input; nothing was written when it is thrown. */
+/**
+ * The error ssehub throws for bad input, a closed hub or an unavailable broker; nothing was
+ * written when it is thrown.
+ */
 export class SSEError extends Error {
   override readonly name = 'SSEError';
   constructor(

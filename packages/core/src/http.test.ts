@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   BodyTooLargeError,
   createHandler,
@@ -226,6 +226,49 @@ describe('auth', () => {
       status: 401,
       body: { message: 'no' },
     });
+  });
+
+  it('a JWT with exp ends its stream at exp (reason expired), counted in /metrics', async () => {
+    vi.useFakeTimers({ now: 1_700_000_000_000 });
+    const t = setup({ jwtSecret: secret });
+    const token = await signJwt({ sub: 'alice', groups: ['users'] }, secret, { expiresIn: 5 });
+    const { sink, connection } = await t.stream(`/api/v1/sse/stream/users/alice?token=${token}`);
+    const plain = await t.stream(
+      `/api/v1/sse/stream/users/alice?token=${await signJwt({ sub: 'alice', groups: ['users'] }, secret)}`,
+    );
+    await vi.advanceTimersByTimeAsync(4900);
+    expect(sink.closed).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sink.closeReason).toBe('expired');
+    expect(connection.isClosed).toBe(true);
+    expect(plain.sink.closed).toBe(false);
+    const metrics = (await t.request('GET', '/api/v1/sse/metrics')) as PlainResponse;
+    expect(metrics.body).toMatch(/^ssehub_expired_disconnects_total 1$/m);
+    vi.useRealTimers();
+  });
+
+  it("an authorize hook's expiresAt ends the stream then; one already past is 401", async () => {
+    vi.useFakeTimers({ now: 1_700_000_000_000 });
+    const t = setup({
+      authorize: ({ token }) => ({ allow: true, expiresAt: Date.now() + Number(token) }),
+    });
+    const { sink } = await t.stream('/api/v1/sse/stream/g/a?token=3000');
+    expect(await t.json('GET', '/api/v1/sse/stream/g/a?token=0')).toMatchObject({
+      status: 401,
+      body: { code: 401, message: 'The token has expired.' },
+    });
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(sink.closeReason).toBe('expired');
+    expect(t.hub.info().counters.expiredDisconnects).toBe(1);
+    vi.useRealTimers();
+  });
+
+  it("an authorize hook's expiresAt that is not a number is a 500, not a stream", async () => {
+    const t = setup({
+      authorize: () => ({ allow: true, expiresAt: 'soon' as unknown as number }),
+    });
+    expect((await t.json('GET', '/api/v1/sse/stream/g/a')).status).toBe(500);
+    expect(t.hub.connectionCount).toBe(0);
   });
 
   it('the publisher key guards publish, disconnect, info and metrics', async () => {

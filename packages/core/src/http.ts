@@ -12,6 +12,9 @@
  * | `GET {base}/info` | `{code: 200, data: <hub info>}` |
  * | `POST {base}/publish` | `{group?, id?, ids?, event?, data, eventId?, retry?}`: unicast, list, group or broadcast |
  * | `GET {base}/metrics` | Prometheus text |
+ *
+ * With a broker that is down (`SSEError` `broker_unavailable`), publish and disconnect answer 503
+ * with `Retry-After`: nothing was delivered on any node, so the caller may retry.
  */
 
 import type { Connection } from './connection.js';
@@ -74,12 +77,23 @@ export interface AuthorizeContext {
 }
 
 /**
- * The authorize hook's answer: `true` or `{allow: true, meta}` admits (meta is attached to the
- * connection); `false` is 403; `{allow: false, status, message}` answers as given.
+ * The authorize hook's answer: `true` or `{allow: true, meta, expiresAt}` admits (meta is attached
+ * to the connection; the stream ends at `expiresAt`); `false` is 403; `{allow: false, status,
+ * message}` answers as given.
  */
 export type AuthorizeResult =
   | boolean
-  | { readonly allow: true; readonly meta?: Record<string, unknown> }
+  | {
+      readonly allow: true;
+      readonly meta?: Record<string, unknown>;
+      /**
+       * When the credentials expire, in ms since the epoch (e.g. a token's `exp` × 1000). The
+       * hub ends the stream then (disconnect reason `expired`, counted in `expiredDisconnects`)
+       * and the client reconnects with a fresh token. A time already past answers 401.
+       * Omitted: the stream lives until it is closed otherwise.
+       */
+      readonly expiresAt?: number;
+    }
   | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
 
 export interface CorsOptions {
@@ -98,7 +112,8 @@ export interface HandlerOptions {
   readonly authorize?: (context: AuthorizeContext) => AuthorizeResult | Promise<AuthorizeResult>;
   /**
    * Built-in token auth: HS256 JWTs signed with this secret; `sub` must equal the id and
-   * `groups` must allow the group. Ignored when `authorize` is given.
+   * `groups` must allow the group. A stream opened with a token that has `exp` ends when the
+   * token expires (disconnect reason `expired`). Ignored when `authorize` is given.
    */
   readonly jwtSecret?: string;
   /** Cookie that may carry the token (default `ssehub_token`). */
@@ -176,6 +191,16 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
     },
     body: JSON.stringify(body),
   };
+}
+
+/** Seconds a client is asked to wait after a `broker_unavailable` (Redis reconnects within 2 s). */
+const BROKER_RETRY_AFTER = '2';
+
+/** The answer to an `SSEError`: 503 when the hub is closed or its broker is down, else 400. */
+function sseErrorResponse(error: SSEError): PlainResponse {
+  if (error.code === 'broker_unavailable')
+    return jsonError(503, error.message, { 'retry-after': BROKER_RETRY_AFTER });
+  return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message);
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -319,7 +344,11 @@ export function createHandler<M extends EventMap = AnyEvents>(
         message: `The token does not allow group ${context.group}.`,
       };
     }
-    return { allow: true, meta: { claims } };
+    return {
+      allow: true,
+      meta: { claims },
+      ...(claims.exp === undefined ? {} : { expiresAt: claims.exp * 1000 }),
+    };
   };
 
   const stream = async (
@@ -347,6 +376,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (token !== undefined && token.length > 8192) return jsonError(400, 'The token is too long.');
     const decision = await authorize({ group, id, token, request });
     let meta: Record<string, unknown> | undefined;
+    let expiresAt: number | undefined;
     if (decision === false) return jsonError(403, 'Not allowed.');
     if (typeof decision === 'object') {
       if (!decision.allow) {
@@ -357,6 +387,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
         );
       }
       meta = decision.meta;
+      expiresAt = decision.expiresAt;
+      if (expiresAt !== undefined) {
+        // A hook bug, answered as one (500) rather than a stream that never or instantly ends.
+        if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))
+          throw new TypeError('authorize returned an expiresAt that is not a finite number.');
+        if (expiresAt <= Date.now()) return jsonError(401, 'The token has expired.');
+      }
     }
     // Checked after `authorize`, which may take a while: the stream is connected right after.
     if (hub.closed) return hubClosedResponse();
@@ -382,7 +419,14 @@ export function createHandler<M extends EventMap = AnyEvents>(
       status: 200,
       headers,
       connect: (sink) => {
-        const connection = hub.connect(sink, { group, id, lastEventId, meta, remoteAddress: ip });
+        const connection = hub.connect(sink, {
+          group,
+          id,
+          lastEventId,
+          meta,
+          remoteAddress: ip,
+          expiresAt,
+        });
         if (perIp) {
           byIp.set(ip, (byIp.get(ip) ?? 0) + 1);
           connection.onClose(() => {
@@ -465,8 +509,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
               ? await hub.sendGroup(group as string, message)
               : await hub.broadcast(message);
     } catch (error) {
-      if (error instanceof SSEError)
-        return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message);
+      if (error instanceof SSEError) return sseErrorResponse(error);
       throw error;
     }
     return json(200, { code: 200, data: { delivered } });
@@ -531,7 +574,14 @@ export function createHandler<M extends EventMap = AnyEvents>(
           if (typeof group !== 'string') return group;
           const id = checkName(rest[1], 'id');
           if (typeof id !== 'string') return id;
-          return json(200, { code: 200, data: { disconnected: hub.disconnect(group, id) } });
+          let disconnected: number;
+          try {
+            disconnected = hub.disconnect(group, id);
+          } catch (error) {
+            if (error instanceof SSEError) return sseErrorResponse(error);
+            throw error;
+          }
+          return json(200, { code: 200, data: { disconnected } });
         }
         case 'info': {
           if (rest.length !== 0) break;

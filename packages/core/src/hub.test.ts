@@ -334,6 +334,80 @@ describe('heartbeat and stall sweep', () => {
   });
 });
 
+describe('token expiry', () => {
+  it('ends a stream at expiresAt, reason expired, after what was queued, and counts it', async () => {
+    vi.useFakeTimers();
+    const reasons: DisconnectReason[] = [];
+    const hub = makeHub({ onDisconnect: (_c, r) => reasons.push(r) });
+    const sink = new MemorySink();
+    hub.connect(sink, { group: 'g', id: 'a', expiresAt: Date.now() + 5000 });
+    const plain = open(hub, 'g', 'b');
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(sink.closed).toBe(false);
+    // A full transport: 'queued' waits for a drain that never comes, yet goes out before the end.
+    sink.accept = false;
+    void hub.broadcast(newEvent('first'));
+    await vi.advanceTimersByTimeAsync(0);
+    void hub.broadcast(newEvent('queued'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.appEvents.map((e) => e.data)).toEqual(['first']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sink.closed).toBe(true);
+    expect(sink.closeReason).toBe('expired');
+    expect(sink.appEvents.map((e) => e.data)).toEqual(['first', 'queued']);
+    expect(reasons).toEqual(['expired']);
+    expect(plain.sink.closed).toBe(false);
+    expect(hub.info().counters.expiredDisconnects).toBe(1);
+    expect(hub.connectionCount).toBe(1);
+  });
+
+  it('costs no timer without an expiry, and clears its timer when the stream ends first', async () => {
+    vi.useFakeTimers();
+    const hub = makeHub();
+    open(hub, 'g', 'plain');
+    // Heartbeat and sweep only.
+    expect(vi.getTimerCount()).toBe(2);
+    const sink = new MemorySink();
+    const connection = hub.connect(sink, { group: 'g', id: 'a', expiresAt: Date.now() + 60_000 });
+    expect(vi.getTimerCount()).toBe(3);
+    connection.closed();
+    expect(vi.getTimerCount()).toBe(2);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(hub.info().counters.expiredDisconnects).toBe(0);
+  });
+
+  it("re-arms past setTimeout's 24.8-day ceiling instead of firing at once", async () => {
+    vi.useFakeTimers();
+    const hub = makeHub({ heartbeatMs: 86_400_000, sweepIntervalMs: 86_400_000 });
+    const day = 86_400_000;
+    const sink = new MemorySink();
+    hub.connect(sink, { group: 'g', id: 'a', expiresAt: Date.now() + 30 * day });
+    await vi.advanceTimersByTimeAsync(29 * day);
+    expect(sink.closed).toBe(false);
+    await vi.advanceTimersByTimeAsync(day);
+    expect(sink.closeReason).toBe('expired');
+  });
+
+  it('an expiry already past ends the stream on the next turn, after the connected event', async () => {
+    vi.useFakeTimers();
+    const hub = makeHub();
+    const sink = new MemorySink();
+    const connection = hub.connect(sink, { group: 'g', id: 'a', expiresAt: Date.now() - 1 });
+    expect(connection.isClosed).toBe(false);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.closeReason).toBe('expired');
+    expect(sink.events.map((e) => e.event)).toEqual(['connected']);
+  });
+
+  it('refuses an expiresAt that is not a finite number, registering nothing', () => {
+    const hub = makeHub();
+    expect(() =>
+      hub.connect(new MemorySink(), { group: 'g', id: 'a', expiresAt: Number.NaN }),
+    ).toThrow(TypeError);
+    expect(hub.connectionCount).toBe(0);
+  });
+});
+
 describe('slow clients', () => {
   it('disconnect policy: a client that cannot keep up is closed as slow; others are untouched', async () => {
     const reasons: DisconnectReason[] = [];

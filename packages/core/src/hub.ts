@@ -1,3 +1,4 @@
+import type { Broker, BrokerInfo, BrokerMessage } from './broker.js';
 import {
   Connection,
   type ConnectionOwner,
@@ -64,7 +65,11 @@ export interface HubOptions {
    * unlike `sendWhere`'s function, a named filter and its JSON arguments travel between nodes.
    */
   filters?: Readonly<Record<string, ClientFilter>>;
-  /** A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). */
+  /**
+   * A broker that carries sends to the hubs of other processes (e.g. `@ssehub/redis`). While its
+   * `status()` is `down`, sends and disconnects are refused with `SSEError` `broker_unavailable`
+   * and delivered nowhere (see `Broker`).
+   */
   broker?: Broker;
   /** A client connected. */
   onConnect?: (connection: Connection) => void;
@@ -74,34 +79,6 @@ export interface HubOptions {
   onError?: (error: unknown, context: string) => void;
   /** Clock, for tests. */
   now?: () => number;
-}
-
-/** A send as it travels between hubs. */
-export interface BrokerMessage {
-  readonly id: string;
-  readonly target:
-    | Exclude<Target, { kind: 'where' }>
-    | { readonly kind: 'disconnect'; readonly group: string; readonly id: string };
-  readonly event: string | undefined;
-  readonly data: string;
-  readonly retry: number | undefined;
-}
-
-/**
- * Carries sends between the hubs of a cluster. The hub delivers to its own connections and calls
- * `publish`; the broker hands messages of other hubs to `deliver` (never the hub's own echo).
- * Failures are reported through `onError`; local delivery never waits for the broker.
- */
-export interface Broker {
-  start(node: BrokerNode): void | Promise<void>;
-  publish(message: BrokerMessage): void | Promise<void>;
-  close(): void | Promise<void>;
-}
-
-/** What a broker may call on its hub. */
-export interface BrokerNode {
-  deliver(message: BrokerMessage): void;
-  onError(error: unknown, context: string): void;
 }
 
 /** Options of one connection. */
@@ -115,6 +92,12 @@ export interface ConnectOptions {
   /** Extra fields for the `connected` event's data. */
   readonly connectedData?: Readonly<Record<string, unknown>> | undefined;
   readonly remoteAddress?: string | undefined;
+  /**
+   * When the credentials this stream was opened with expire, in ms since the epoch (a JWT's
+   * `exp` × 1000). The hub then ends the stream, reason `expired`, after flushing what was
+   * queued. Only connections with an expiry get a timer.
+   */
+  readonly expiresAt?: number | undefined;
 }
 
 /** Counters since the hub started. */
@@ -128,6 +111,8 @@ export interface HubCounters {
   eventsDropped: number;
   slowDisconnects: number;
   stalledDisconnects: number;
+  /** Connections ended because their token expired (`ConnectOptions.expiresAt`). */
+  expiredDisconnects: number;
   eventsReplayed: number;
   /** `reset` events sent: Last-Event-ID not in the history. */
   resets: number;
@@ -144,9 +129,13 @@ export interface HubInfo {
   /** Clients per group. */
   groups: Record<string, number>;
   counters: HubCounters;
+  /** The broker's state, with a broker (`HubOptions.broker`). */
+  broker?: BrokerInfo;
 }
 
 const HEARTBEAT = encodeComment();
+/** setTimeout's largest delay (2^31 − 1 ms); a larger one fires at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 let hubCounter = 0;
 
 /**
@@ -176,6 +165,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   /** Keeps sends in order while an asynchronous history store assigns ids. */
   #tail: Promise<unknown> = Promise.resolve();
   #pendingAsync = 0;
+  #brokerRefused = 0;
   #closed = false;
   readonly #counters: HubCounters = {
     eventsSent: 0,
@@ -184,6 +174,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     eventsDropped: 0,
     slowDisconnects: 0,
     stalledDisconnects: 0,
+    expiredDisconnects: 0,
     eventsReplayed: 0,
     resets: 0,
     heartbeats: 0,
@@ -248,7 +239,12 @@ export class Hub<M extends EventMap = AnyEvents> {
    */
   connect(sink: Sink, options: ConnectOptions): Connection {
     if (this.#closed) throw new SSEError('hub_closed', 'The hub is closed.');
-    const { group, id } = options;
+    const { group, id, expiresAt } = options;
+    if (expiresAt !== undefined && !Number.isFinite(expiresAt)) {
+      throw new TypeError(
+        `expiresAt must be a finite number of ms since the epoch, got ${expiresAt}`,
+      );
+    }
     const connection = new Connection(
       group,
       id,
@@ -280,6 +276,7 @@ export class Hub<M extends EventMap = AnyEvents> {
       ),
     );
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
+    if (expiresAt !== undefined) this.#expireAt(connection, expiresAt);
     this.#hook('onConnect', () => this.#options.onConnect?.(connection));
     return connection;
   }
@@ -335,10 +332,33 @@ export class Hub<M extends EventMap = AnyEvents> {
     } else finish(result);
   }
 
+  /**
+   * Ends `connection` with reason `expired` at `expiresAt` (ms since the epoch). The timer is
+   * re-armed past setTimeout's 24.8-day ceiling (a longer delay would fire at once), re-checks
+   * the clock when it fires, never keeps the process alive, and is cleared when the connection
+   * ends first.
+   */
+  #expireAt(connection: Connection, expiresAt: number): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      const left = expiresAt - this.#owner.now();
+      // Even an expiry already past waits one turn, so the adapter finishes wiring the stream.
+      if (left <= 0 && timer !== undefined) {
+        timer = undefined;
+        this.#release(connection, 'expired');
+        return;
+      }
+      timer = unref(setTimeout(arm, Math.min(Math.max(left, 0), MAX_TIMEOUT_MS)));
+    };
+    arm();
+    connection.onClose(() => clearTimeout(timer));
+  }
+
   #release(connection: Connection, reason: DisconnectReason, error?: unknown): void {
     if (connection.isClosed) return;
     // The server ends the stream: what was accepted for it still goes out first.
-    if (reason === 'kicked' || reason === 'shutdown') connection.flush(true);
+    if (reason === 'kicked' || reason === 'shutdown' || reason === 'expired')
+      connection.flush(true);
     connection.isClosed = true;
     connection.queue = [];
     connection.queuedBytes = 0;
@@ -355,6 +375,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     counters.connectionsClosed++;
     if (reason === 'slow') counters.slowDisconnects++;
     else if (reason === 'stalled') counters.stalledDisconnects++;
+    else if (reason === 'expired') counters.expiredDisconnects++;
     if (this.#connections.size === 0) this.#stopTimers();
     if (reason !== 'client-closed' && reason !== 'error') {
       try {
@@ -371,8 +392,13 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#hook('onDisconnect', () => this.#options.onDisconnect?.(connection, reason));
   }
 
-  /** Closes every connection of (group, id) (the seed's UnRegisterClient); the browser reconnects. */
+  /**
+   * Closes every connection of (group, id), on every node; the browser reconnects. With a broker
+   * that is down, throws `SSEError` `broker_unavailable` and closes nothing.
+   */
   disconnect(group: string, id: string): number {
+    const refused = this.#brokerDown();
+    if (refused) throw refused;
     const count = this.#disconnectLocal(group, id);
     this.#publishRemote({
       id: '',
@@ -450,10 +476,15 @@ export class Hub<M extends EventMap = AnyEvents> {
       return Promise.reject(error);
     }
     const appId = (event as { id?: string }).id;
+    // Decided before anything is delivered: a refused send reached no one, so a retry cannot
+    // duplicate it.
+    const refused = this.#brokerDown();
+    if (refused) return Promise.reject(refused);
     let assigned: string | Promise<string>;
     try {
       assigned = this.#history.append(partial, appId);
     } catch (error) {
+      if (this.#broker) return Promise.reject(this.#refuse(error));
       this.#error(error, 'history.append');
       return Promise.resolve(this.#deliverNew(partial, appId ?? this.#fallbackId()));
     }
@@ -462,18 +493,46 @@ export class Hub<M extends EventMap = AnyEvents> {
     }
     // An asynchronous store: deliver in the order of the sends, each once its id is known.
     this.#pendingAsync++;
-    const id = Promise.resolve(assigned).catch((error) => {
-      this.#error(error, 'history.append');
-      return appId ?? this.#fallbackId();
-    });
+    const id = Promise.resolve(assigned).then(
+      (resolved) => ({ resolved }),
+      (error: unknown) => {
+        // With a broker the shared store's append is where a send commits: refuse it.
+        if (this.#broker) return { refused: this.#refuse(error) };
+        this.#error(error, 'history.append');
+        return { resolved: appId ?? this.#fallbackId() };
+      },
+    );
     const delivered = this.#tail
       .then(() => id)
-      .then((resolved) => {
+      .then((outcome) => {
         this.#pendingAsync--;
-        return this.#deliverNew(partial, resolved);
+        if ('refused' in outcome) throw outcome.refused;
+        return this.#deliverNew(partial, outcome.resolved);
       });
-    this.#tail = delivered;
+    this.#tail = delivered.catch(() => {});
     return delivered;
+  }
+
+  /** The refusal while the broker is down (counted), or `undefined` when it is up. */
+  #brokerDown(): SSEError | undefined {
+    const broker = this.#broker;
+    if (broker === undefined) return undefined;
+    let state: 'up' | 'down';
+    try {
+      state = broker.status().state;
+    } catch (error) {
+      return this.#refuse(error);
+    }
+    return state === 'up' ? undefined : this.#refuse(undefined);
+  }
+
+  #refuse(cause: unknown): SSEError {
+    this.#brokerRefused++;
+    return new SSEError(
+      'broker_unavailable',
+      'The broker is unavailable: nothing was delivered, on this node or any other. Retry later.',
+      cause === undefined ? undefined : { cause },
+    );
   }
 
   #fallbackId(): string {
@@ -651,7 +710,18 @@ export class Hub<M extends EventMap = AnyEvents> {
       connectionCount: this.#connections.size,
       groups,
       counters: { ...this.#counters },
+      ...(this.#broker && { broker: this.#brokerInfo(this.#broker) }),
     };
+  }
+
+  #brokerInfo(broker: Broker): BrokerInfo {
+    const refused = this.#brokerRefused;
+    try {
+      return { ...broker.status(), refused };
+    } catch (error) {
+      this.#error(error, 'broker.status');
+      return { state: 'down', reconnects: 0, refused };
+    }
   }
 
   /** Clients (distinct ids) in a group. */

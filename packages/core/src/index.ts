@@ -1,3 +1,11 @@
+export type {
+  Broker,
+  BrokerInfo,
+  BrokerMessage,
+  BrokerMetric,
+  BrokerNode,
+  BrokerStatus,
+} from './broker.js';
 export { configFromEnv, type Env } from './config.js';
 export { Connection, type DisconnectReason, type SlowClientPolicy } from './connection.js';
 export {
@@ -49,9 +57,6 @@ export {
   utf8Header,
 } from './http.js';
 export {
-  type Broker,
-  type BrokerMessage,
-  type BrokerNode,
   type ConnectOptions,
   Hub,
   type HubCounters,

@@ -11,7 +11,10 @@ export interface StreamClaims {
   sub: string;
   /** Groups this token may join: a list, or `"*"` for any. */
   groups?: readonly string[] | '*';
-  /** Expiry, seconds since the epoch. */
+  /**
+   * Expiry, seconds since the epoch. Checked when a stream opens, and a stream opened with the
+   * token ends at that time (disconnect reason `expired`).
+   */
   exp?: number;
   /** Not valid before, seconds since the epoch. */
   nbf?: number;

@@ -41,6 +41,12 @@ export function formatMetrics(info: HubInfo, prefix = 'ssehub'): string {
     c.stalledDisconnects,
   );
   metric(
+    'expired_disconnects_total',
+    'counter',
+    'Connections ended because their token expired.',
+    c.expiredDisconnects,
+  );
+  metric(
     'events_replayed_total',
     'counter',
     'Events replayed after Last-Event-ID.',
@@ -50,6 +56,28 @@ export function formatMetrics(info: HubInfo, prefix = 'ssehub'): string {
   metric('heartbeats_total', 'counter', 'Heartbeat comments written.', c.heartbeats);
   metric('connections_opened_total', 'counter', 'Streams opened.', c.connectionsOpened);
   metric('connections_closed_total', 'counter', 'Streams closed.', c.connectionsClosed);
+  const broker = info.broker;
+  if (broker !== undefined) {
+    metric(
+      'broker_up',
+      'gauge',
+      'The broker can carry sends to the other nodes (1) or not (0: sends are refused).',
+      broker.state === 'up' ? 1 : 0,
+    );
+    metric(
+      'broker_reconnects_total',
+      'counter',
+      "Times the broker's link came back after it was lost.",
+      broker.reconnects,
+    );
+    metric(
+      'broker_refused_total',
+      'counter',
+      'Sends and disconnects refused (503) because the broker was unavailable.',
+      broker.refused,
+    );
+    for (const m of broker.metrics ?? []) metric(m.name, m.type, m.help, m.value);
+  }
   lines.push(
     `# HELP ${prefix}_group_clients Clients per group.`,
     `# TYPE ${prefix}_group_clients gauge`,

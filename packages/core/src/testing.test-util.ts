@@ -1,4 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { DisconnectReason } from './connection.js';
 import type { Sink } from './sink.js';
 
 /** An in-memory sink that records what the hub wrote, parsed as a client would. */
@@ -23,8 +24,12 @@ export class MemorySink implements Sink {
     return this.accept;
   }
 
-  close(): void {
+  /** The reason the hub gave to `close`. */
+  closeReason: DisconnectReason | undefined;
+
+  close(reason: DisconnectReason): void {
     this.closed = true;
+    this.closeReason = reason;
   }
 
   /** Events other than the hub's own `connected`. */

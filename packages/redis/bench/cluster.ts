@@ -34,9 +34,12 @@ interface Node {
   readonly child: ChildProcess;
 }
 
+/** The admin routes' key the nodes are started with. */
+const PUBLISH_KEY = 'bench-publish-key';
+
 async function startNode(script: string, env: Record<string, string>): Promise<Node> {
   const child = spawn(process.execPath, [script], {
-    env: { ...process.env, QUIET: '1', ...env },
+    env: { ...process.env, QUIET: '1', SSE_PUBLISH_KEY: PUBLISH_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -145,7 +148,11 @@ function publish(port: number, seq: number): Promise<void> {
         path: '/api/v1/sse/publish',
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${PUBLISH_KEY}`,
+        },
       },
       (res) => {
         res.resume();

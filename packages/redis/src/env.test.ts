@@ -1,25 +1,25 @@
 import { Hub } from '@ssehub/core';
 import { describe, expect, inject, it } from 'vitest';
 import { uniquePrefix } from '../test/helpers.js';
-import { clusterFromEnv } from './env.js';
+import { backplaneFromEnv } from './env.js';
 
-describe('clusterFromEnv', () => {
+describe('backplaneFromEnv', () => {
   it('is undefined without REDIS_URL: one process, in-memory hub', () => {
-    expect(clusterFromEnv({})).toBeUndefined();
-    expect(clusterFromEnv({ REDIS_URL: '' })).toBeUndefined();
+    expect(backplaneFromEnv({})).toBeUndefined();
+    expect(backplaneFromEnv({ REDIS_URL: '' })).toBeUndefined();
   });
 
   it('names the variable that is malformed', () => {
-    expect(() => clusterFromEnv({ REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL/);
+    expect(() => backplaneFromEnv({ REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL/);
     expect(() =>
-      clusterFromEnv({ REDIS_URL: 'redis://127.0.0.1:1', SSE_REDIS_HISTORY_MAX: 'lots' }),
+      backplaneFromEnv({ REDIS_URL: 'redis://127.0.0.1:1', SSE_REDIS_HISTORY_MAX: 'lots' }),
     ).toThrow(/SSE_REDIS_HISTORY_MAX/);
   });
 
-  it('joins hubs that share REDIS_URL and SSE_REDIS_PREFIX into one cluster', async () => {
+  it('joins hubs that share REDIS_URL and SSE_REDIS_PREFIX into one backplane', async () => {
     const env = { REDIS_URL: inject('redisUrl'), SSE_REDIS_PREFIX: uniquePrefix('env') };
-    const a = clusterFromEnv(env)!;
-    const b = clusterFromEnv(env)!;
+    const a = backplaneFromEnv(env)!;
+    const b = backplaneFromEnv(env)!;
     const hubA = new Hub({ ...a.hubOptions });
     const hubB = new Hub({ ...b.hubOptions });
     try {

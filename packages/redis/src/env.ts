@@ -1,27 +1,27 @@
 import type { Env } from '@ssehub/core';
-import { RedisCluster, type RedisClusterOptions } from './cluster.js';
+import { RedisBackplane, type RedisBackplaneOptions } from './backplane.js';
 
 /**
- * The cluster named by the environment, or `undefined` when `REDIS_URL` is unset: how the demo and
+ * The backplane named by the environment, or `undefined` when `REDIS_URL` is unset: how the demo and
  * every example app run on one process by default and scale out without code changes.
  *
  * | variable | option |
  * | --- | --- |
- * | `REDIS_URL` | `redis` (unset: no cluster) |
+ * | `REDIS_URL` | `redis` (unset: no backplane) |
  * | `SSE_REDIS_PREFIX` | `prefix` (default `ssehub`) |
  * | `SSE_REDIS_HISTORY_MAX`, `SSE_REDIS_HISTORY_MAX_AGE_MS` | `history` bounds |
  *
  * ```ts
- * const cluster = clusterFromEnv(process.env);
- * const hub = new Hub({ ...configFromEnv(process.env).hub, ...cluster?.hubOptions });
- * cluster?.report(hub);
- * await cluster?.ready();
+ * const backplane = backplaneFromEnv(process.env);
+ * const hub = new Hub({ ...configFromEnv(process.env).hub, ...backplane?.hubOptions });
+ * backplane?.report(hub);
+ * await backplane?.ready();
  * ```
  */
-export function clusterFromEnv(
+export function backplaneFromEnv(
   env: Env,
-  options: Omit<RedisClusterOptions, 'redis'> = {},
-): RedisCluster | undefined {
+  options: Omit<RedisBackplaneOptions, 'redis'> = {},
+): RedisBackplane | undefined {
   const url = env.REDIS_URL;
   if (url === undefined || url === '') return undefined;
   if (!/^rediss?:\/\//.test(url)) {
@@ -36,7 +36,7 @@ export function clusterFromEnv(
     }
     return value;
   };
-  return new RedisCluster({
+  return new RedisBackplane({
     ...options,
     redis: url,
     prefix: env.SSE_REDIS_PREFIX || options.prefix,

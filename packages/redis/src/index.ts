@@ -1,10 +1,8 @@
 export {
-  RedisCluster,
-  type RedisClusterOptions,
-  type RedisMetrics,
-  RedisUnavailableError,
-  redisCluster,
-} from './cluster.js';
-export { clusterFromEnv } from './env.js';
-export type { ClusterInfo, NodeReport, ReportOptions } from './info.js';
-export { formatRedisMetrics } from './metrics.js';
+  RedisBackplane,
+  type RedisBackplaneOptions,
+  redisBackplane,
+} from './backplane.js';
+export { RedisUnavailableError } from './connection.js';
+export { backplaneFromEnv } from './env.js';
+export type { BackplaneInfo, NodeReport, RedisMetrics, ReportOptions } from './report.js';

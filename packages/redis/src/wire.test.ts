@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { formatRedisMetrics } from './metrics.js';
 import { compareStreamIds, envelope, parseEnvelope } from './wire.js';
 
 describe('wire', () => {
@@ -18,26 +17,5 @@ describe('wire', () => {
       body,
     });
     expect(parseEnvelope('garbage')).toBeUndefined();
-  });
-});
-
-describe('formatRedisMetrics', () => {
-  it('renders gauges and counters', () => {
-    const text = formatRedisMetrics({
-      connected: true,
-      subscribed: false,
-      errors: 3,
-      appendFailures: 2,
-      publishFailures: 1,
-      resubscribes: 1,
-      orderTimeouts: 0,
-      remoteMessages: 10,
-      recoveredEvents: 4,
-    });
-    expect(text).toContain('ssehub_redis_connected 1\n');
-    expect(text).toContain('ssehub_redis_subscribed 0\n');
-    expect(text).toContain(
-      '# TYPE ssehub_redis_append_failures_total counter\nssehub_redis_append_failures_total 2\n',
-    );
   });
 });

@@ -6,7 +6,8 @@ import type { BrokerMessage, HistoryRecord, Target } from '@ssehub/core';
  * - A stream entry has three fields: `o`, the node that sent it, `s`, that node's send sequence,
  *   and `m`, its body.
  * - A pub/sub message is `<stream id>\n<origin node>\n<send sequence>\n<body>`; the stream id is
- *   empty for messages that are not in the stream (disconnects, and sends whose append failed).
+ *   empty for messages that are not in the stream (disconnects, and sends of a hub whose history
+ *   is not in Redis).
  * - A body is JSON `{t: target, e?: event, d: data, r?: retry, i?: app id}`. The event's id is the
  *   app's id when it gave one, otherwise the stream id: ordered across the cluster.
  */
@@ -124,4 +125,31 @@ export function compareStreamIds(a: string, b: string): number {
   const ms = Number(a.slice(0, da)) - Number(b.slice(0, db));
   if (ms !== 0) return ms;
   return Number(a.slice(da + 1)) - Number(b.slice(db + 1));
+}
+
+/** The keys and channels of one node in a backplane named by `prefix`. */
+export interface Keys {
+  /** The stream holding the shared history. */
+  readonly stream: string;
+  /** The channel every node subscribes to. */
+  readonly channel: string;
+  /** This node's own channel (`sendWhere` echoes). */
+  readonly nodeChannel: string;
+  /** The set of reporting nodes. */
+  readonly nodes: string;
+  /** An app id's stream id. */
+  appId(id: string): string;
+  /** A node's last report. */
+  nodeInfo(nodeId: string): string;
+}
+
+export function keysOf(prefix: string, origin: string): Keys {
+  return {
+    stream: `${prefix}:stream`,
+    channel: `${prefix}:events`,
+    nodeChannel: `${prefix}:node:${origin}`,
+    nodes: `${prefix}:nodes`,
+    appId: (id) => `${prefix}:aid:${id}`,
+    nodeInfo: (nodeId) => `${prefix}:nodeinfo:${nodeId}`,
+  };
 }

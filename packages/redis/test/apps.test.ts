@@ -1,12 +1,13 @@
 /**
  * The example apps scale out with nothing but REDIS_URL: two processes of apps/node sharing one
- * Redis are one cluster, so a client on either is reachable through the other's publish route.
+ * Redis are one backplane, so a client on either is reachable through the other's publish route;
+ * each shows the broker's state and the Redis figures on its own /info and /metrics.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { uniquePrefix } from './helpers.js';
-import { publish } from './processes.js';
+import { admin, PUBLISH_KEY, publish } from './processes.js';
 import { FetchClient } from './sse-client.js';
 
 const appDir = fileURLToPath(new URL('../../../apps/node/', import.meta.url));
@@ -29,7 +30,7 @@ afterAll(async () => {
 function startApp(env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: appDir,
-    env: { ...process.env, PORT: '0', ...env },
+    env: { ...process.env, PORT: '0', SSE_PUBLISH_KEY: PUBLISH_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
@@ -45,7 +46,7 @@ function startApp(env: Record<string, string>): Promise<string> {
 }
 
 describe('apps/node with REDIS_URL', () => {
-  it('two processes are one cluster: unicast, group and broadcast cross between them', async () => {
+  it('two processes are one backplane: unicast, group and broadcast cross between them', async () => {
     const env = { REDIS_URL: inject('redisUrl'), SSE_REDIS_PREFIX: uniquePrefix('apps') };
     const [a, b] = await Promise.all([startApp(env), startApp(env)]);
     const onB = new FetchClient(`${b}/stream/room/bob`);
@@ -62,6 +63,14 @@ describe('apps/node with REDIS_URL', () => {
     const idsOnA = onA.received.filter((e) => e.event !== 'connected').map((e) => e.id);
     const idsOnB = onB.received.filter((e) => e.event !== 'connected').map((e) => e.id);
     expect(idsOnB.slice(1)).toEqual(idsOnA);
+    // The broker's state and the Redis figures are on the app's own /info and /metrics.
+    const info = (await (await admin(a, 'info')).json()) as { data: { broker: { state: string } } };
+    expect(info.data.broker.state).toBe('up');
+    const metrics = await (await admin(b, 'metrics')).text();
+    expect(metrics).toContain('ssehub_broker_up 1\n');
+    expect(metrics).toContain('ssehub_broker_refused_total 0\n');
+    expect(metrics).toContain('ssehub_redis_connected 1\n');
+    expect(metrics).toMatch(/ssehub_redis_remote_messages_total [1-9]/);
     await Promise.all([onA.close(), onB.close()]);
   }, 60_000);
 });

@@ -106,7 +106,7 @@ it('reports cluster totals, and a killed node drops out', async () => {
   const clients = [0, 1, 2, 2].map((n, k) => new FetchClient(`${base(n)}/stream/info/c${k}`));
   await until(() => clients.every((c) => c.connected), 'connected');
   await sleep(500);
-  const info = await (await fetch(`http://127.0.0.1:${processes[0]!.port}/cluster/info`)).json();
+  const info = await (await fetch(`http://127.0.0.1:${processes[0]!.port}/backplane/info`)).json();
   expect(info.nodeCount).toBe(3);
   expect(info.totals.groups.info).toBe(4);
   expect(info.nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['node0', 'node1', 'node2']);
@@ -114,7 +114,7 @@ it('reports cluster totals, and a killed node drops out', async () => {
 
   processes[2]!.child.kill('SIGKILL');
   await sleep(900);
-  const later = await (await fetch(`http://127.0.0.1:${processes[1]!.port}/cluster/info`)).json();
+  const later = await (await fetch(`http://127.0.0.1:${processes[1]!.port}/backplane/info`)).json();
   expect(later.nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['node0', 'node1']);
   expect(later.totals.groups.info).toBe(2);
   await Promise.all(clients.slice(0, 2).map((c) => c.close()));

@@ -1,13 +1,14 @@
 /**
- * kill -9 of Redis under three hub processes with clients on every node: local delivery goes on,
- * nothing crashes, every node resubscribes by itself, and afterwards every client gets every send
- * exactly once, in one order.
+ * kill -9 of Redis under three hub processes, each publishing through `POST /publish` while two
+ * clients per node listen: during the outage every publisher is told (503, Retry-After, JSON),
+ * `/info` and `/metrics` show the broker down, nothing accepted is lost or duplicated on any node,
+ * nothing refused is delivered anywhere, and sends are accepted again once Redis is back.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compareStreamIds } from '../src/wire.js';
 import { bundle } from './bundle.js';
 import { sleep, uniquePrefix, until } from './helpers.js';
-import { type HubProcess, publish, startHubProcess, stopHubProcesses } from './processes.js';
+import { admin, type HubProcess, post, startHubProcess, stopHubProcesses } from './processes.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 import { FetchClient } from './sse-client.js';
 
@@ -36,47 +37,88 @@ afterAll(async () => {
   await redis.stop();
 });
 
-interface Metrics {
-  redis: { connected: boolean; subscribed: boolean; appendFailures: number; resubscribes: number };
+interface Broker {
+  state: 'up' | 'down';
+  reconnects: number;
+  refused: number;
+  metrics: { name: string; value: number }[];
 }
 
-async function metrics(node: HubProcess): Promise<Metrics> {
-  return (await fetch(`http://127.0.0.1:${node.port}/cluster/metrics`)).json() as Promise<Metrics>;
+async function broker(node: HubProcess): Promise<Broker> {
+  const body = (await (await admin(node.base, 'info')).json()) as { data: { broker: Broker } };
+  return body.data.broker;
 }
 
-it('keeps delivering through kill -9 of Redis and recovers exactly once', async () => {
+const figure = (b: Broker, name: string) => b.metrics.find((m) => m.name === name)?.value;
+
+type Phase = 'before' | 'outage' | 'after';
+interface Sent {
+  readonly data: string;
+  readonly phase: Phase;
+  readonly status: number;
+}
+
+it('tells the publisher (503 + Retry-After) while Redis is gone; nothing accepted is lost or doubled', async () => {
   const clients = processes.flatMap((node, n) =>
-    [0, 1].map((k) => ({ node: n, client: new FetchClient(`${node.base}/stream/g/c${n}${k}`) })),
+    [0, 1].map((k) => ({
+      node: n,
+      name: `c${n}${k}`,
+      client: new FetchClient(`${node.base}/stream/g/c${n}${k}`),
+    })),
   );
   await until(() => clients.every((c) => c.client.connected), 'all connected');
 
-  let phase: 'before' | 'outage' | 'after' = 'before';
-  const sent: { node: number; i: number; phase: string }[][] = [[], [], []];
+  let phase: Phase = 'before';
+  const sent: Sent[][] = [[], [], []];
+  const told = { retryAfter: new Set<string>(), bodies: new Set<string>() };
   let running = true;
   const publishers = processes.map(async (node, n) => {
     for (let i = 0; running; i++) {
       const at = phase;
-      await publish(node.base, { group: 'g', data: `${n}:${i}` });
-      sent[n]!.push({ node: n, i, phase: at });
+      const data = `${n}:${i}`;
+      const response = await post(node.base, { group: 'g', data });
+      const body = (await response.json()) as { code: number; error: string };
+      if (response.status === 503) {
+        told.retryAfter.add(response.headers.get('retry-after') ?? '(none)');
+        told.bodies.add(`${body.code} ${body.error}`);
+      } else expect(response.status).toBe(200);
+      sent[n]!.push({ data, phase: at, status: response.status });
       await sleep(8);
     }
   });
 
-  await sleep(400);
+  await until(() => sent.every((list) => list.length >= 20), 'sends before the outage');
   phase = 'outage';
   await redis.kill9();
-  await sleep(800);
-  const during = await Promise.all(processes.map(metrics));
-  for (const m of during) expect(m.redis.connected).toBe(false);
-  expect(during.some((m) => m.redis.appendFailures > 0)).toBe(true);
+  await until(
+    () => sent.every((list) => list.filter((s) => s.status === 503).length >= 10),
+    'every publisher told of the outage',
+  );
+  const during = await Promise.all(processes.map(broker));
+  const metricsDuring = await Promise.all(
+    processes.map(async (node) => (await admin(node.base, 'metrics')).text()),
+  );
+  for (const b of during) expect(b.state).toBe('down');
+  for (const text of metricsDuring) {
+    expect(text).toContain('ssehub_broker_up 0\n');
+    expect(text).toMatch(/ssehub_broker_refused_total [1-9]\d*\n/);
+    expect(text).toContain('ssehub_redis_connected 0\n');
+  }
 
   await redis.restart();
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const now = await Promise.all(processes.map(metrics));
-    if (now.every((m) => m.redis.connected && m.redis.subscribed && m.redis.resubscribes >= 1))
+    const now = await Promise.all(processes.map(broker));
+    if (
+      now.every(
+        (b) =>
+          b.state === 'up' &&
+          figure(b, 'redis_subscribed') === 1 &&
+          (figure(b, 'redis_resubscribes_total') ?? 0) >= 1,
+      )
+    )
       break;
-    if (Date.now() > deadline) throw new Error('the nodes did not resubscribe');
+    if (Date.now() > deadline) throw new Error('the nodes did not reconnect and resubscribe');
     await sleep(50);
   }
   phase = 'after';
@@ -87,34 +129,91 @@ it('keeps delivering through kill -9 of Redis and recovers exactly once', async 
   running = false;
   await Promise.all(publishers);
 
-  const after = sent.flat().filter((s) => s.phase === 'after');
+  const all = sent.flat();
+  const accepted = all.filter((s) => s.status === 200);
+  const refused = all.filter((s) => s.status === 503);
   await until(
     () =>
       clients.every(({ client }) => {
         const got = new Set(client.events.map((e) => e.data));
-        return after.every((s) => got.has(`${s.node}:${s.i}`));
+        return accepted.every((s) => got.has(s.data));
       }),
-    'every send after recovery on every client',
+    'every accepted send on every client',
+    15_000,
   );
-  await sleep(200);
+  await sleep(300);
 
-  const reference = clients[0]!.client.events
-    .filter((e) => /^\d+-\d+$/.test(e.id ?? ''))
-    .map((e) => e.data);
-  for (const { node, client } of clients) {
+  const refusedSet = new Set(refused.map((s) => s.data));
+  const after = await Promise.all(processes.map(broker));
+  const perNode = processes.map((_, n) => {
+    const mine = sent[n]!;
+    const count = (phase: Phase, status: number) =>
+      mine.filter((s) => s.phase === phase && s.status === status).length;
+    return {
+      node: n,
+      before: { accepted: count('before', 200), refused: count('before', 503) },
+      outage: { accepted: count('outage', 200), refused: count('outage', 503) },
+      after: { accepted: count('after', 200), refused: count('after', 503) },
+      broker: {
+        state: after[n]!.state,
+        reconnects: after[n]!.reconnects,
+        refused: after[n]!.refused,
+      },
+    };
+  });
+  const perClient = clients.map(({ name, client }) => {
     const data = client.events.map((e) => e.data);
-    // Exactly once: no send twice, whatever happened to Redis.
-    expect(new Set(data).size).toBe(data.length);
-    // Local delivery never stopped: every send of this node reached its clients.
-    const own = new Set(data.filter((d) => d.startsWith(`${node}:`)));
-    expect(sent[node]!.every((s) => own.has(`${node}:${s.i}`))).toBe(true);
-    // Events with stream ids arrive in stream order.
-    const ids = client.events.map((e) => e.id ?? '').filter((id) => /^\d+-\d+$/.test(id));
-    for (let i = 1; i < ids.length; i++)
-      expect(compareStreamIds(ids[i - 1]!, ids[i]!)).toBeLessThan(0);
-    // Sends after recovery: the same order on every client.
-    const afterSet = new Set(after.map((s) => `${s.node}:${s.i}`));
-    expect(data.filter((d) => afterSet.has(d))).toEqual(reference.filter((d) => afterSet.has(d)));
+    return {
+      client: name,
+      received: data.length,
+      duplicates: data.length - new Set(data).size,
+      missingAccepted: accepted.filter((s) => !data.includes(s.data)).length,
+      refusedReceived: data.filter((d) => refusedSet.has(d)).length,
+    };
+  });
+  console.log(
+    [
+      'kill -9 of Redis under 3 hub processes (POST /publish every 8 ms per node, 2 clients per node):',
+      `  sends: ${all.length}, accepted (200): ${accepted.length}, refused (503): ${refused.length}`,
+      `  publisher told: 503 with Retry-After ${[...told.retryAfter].join(',')}, body ${[...told.bodies].join(',')}`,
+      ...perNode.map((n) => `  node${n.node}: ${JSON.stringify(n)}`),
+      ...perClient.map((c) => `  ${JSON.stringify(c)}`),
+    ].join('\n'),
+  );
+
+  expect(refused.length).toBeGreaterThan(0);
+  expect([...told.retryAfter]).toEqual(['2']);
+  expect([...told.bodies]).toEqual(['503 service_unavailable']);
+  expect(after.every((b) => b.state === 'up' && b.reconnects >= 1)).toBe(true);
+  for (const n of perNode) expect(n.after.accepted).toBeGreaterThanOrEqual(15);
+  // Each node counted exactly the refusals its publisher was told of.
+  for (const n of perNode) {
+    expect(n.before.refused).toBe(0);
+    expect(n.broker.refused).toBe(n.outage.refused + n.after.refused);
+  }
+
+  const reference = clients[0]!.client.events.map((e) => e.data);
+  for (const c of perClient) {
+    // No event accepted with 200 is missing, none arrives twice, nothing refused arrives.
+    expect(c.missingAccepted).toBe(0);
+    expect(c.duplicates).toBe(0);
+    expect(c.refusedReceived).toBe(0);
+  }
+  for (const { client } of clients) {
+    const events = client.events;
+    // Every event has its id from the shared stream, in stream order.
+    for (let i = 1; i < events.length; i++)
+      expect(compareStreamIds(events[i - 1]!.id!, events[i]!.id!)).toBeLessThan(0);
+    // One order on every client: the same sequence of events.
+    expect(events.map((e) => e.data)).toEqual(reference);
+    // Each publisher's sends in the order it sent them.
+    for (let n = 0; n < 3; n++) {
+      const order = events
+        .map((e) => e.data)
+        .filter((d) => d.startsWith(`${n}:`))
+        .map((d) => Number(d.slice(2)));
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
   }
   await Promise.all(clients.map(({ client }) => client.close()));
-}, 60_000);
+}, 90_000);

@@ -1,5 +1,5 @@
 import { type Connection, Hub, type HubOptions, type Sink } from '@ssehub/core';
-import { RedisCluster, type RedisClusterOptions } from '../src/index.js';
+import { RedisBackplane, type RedisBackplaneOptions } from '../src/index.js';
 
 /** An event as a client parsed it. */
 export interface Received {
@@ -77,10 +77,10 @@ export class TestClient {
   }
 }
 
-/** A hub joined to the cluster, with its errors recorded. */
+/** A hub joined to the backplane, with its errors recorded. */
 export interface TestNode {
   readonly hub: Hub;
-  readonly cluster: RedisCluster;
+  readonly backplane: RedisBackplane;
   readonly errors: { error: unknown; context: string }[];
   connect(
     group: string,
@@ -97,21 +97,20 @@ export const filters: HubOptions['filters'] = {
 export async function startNode(
   url: string,
   prefix: string,
-  options: Omit<RedisClusterOptions, 'redis' | 'prefix'> = {},
+  options: Omit<RedisBackplaneOptions, 'redis' | 'prefix'> = {},
 ): Promise<TestNode> {
   const errors: { error: unknown; context: string }[] = [];
-  const cluster = new RedisCluster({ redis: url, prefix, ...options });
+  const backplane = new RedisBackplane({ redis: url, prefix, ...options });
   const hub = new Hub({
-    history: cluster.history,
-    broker: cluster.broker,
+    ...backplane.hubOptions,
     filters,
     heartbeatMs: 60_000,
     onError: (error, context) => errors.push({ error, context }),
   });
-  await cluster.ready();
+  await backplane.ready();
   return {
     hub,
-    cluster,
+    backplane,
     errors,
     connect(group, id, { lastEventId, meta, client = new TestClient() } = {}) {
       client.connection = hub.connect(client.sink, { group, id, lastEventId, meta });
@@ -136,7 +135,7 @@ export function sleep(ms: number): Promise<void> {
 
 let prefixCounter = 0;
 
-/** A key prefix no other test uses: every test gets a cluster of its own. */
+/** A key prefix no other test uses: every test gets a backplane of its own. */
 export function uniquePrefix(name: string): string {
   return `ssehub-test:${process.pid}:${name}:${prefixCounter++}`;
 }

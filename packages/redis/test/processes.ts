@@ -11,7 +11,7 @@ export interface HubProcess {
 /** Starts `node <script>` with `env`, resolving once it prints `listening <port>`. */
 export function startHubProcess(script: string, env: Record<string, string>): Promise<HubProcess> {
   const child = spawn(process.execPath, [script], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, SSE_PUBLISH_KEY: PUBLISH_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise<HubProcess>((resolve, reject) => {
@@ -43,12 +43,30 @@ export async function stopHubProcesses(processes: readonly HubProcess[]): Promis
   );
 }
 
-/** POSTs a send to a node's publish route. */
-export async function publish(base: string, body: Record<string, unknown>): Promise<void> {
-  const response = await fetch(`${base}/publish`, {
+/** The publisher key the test processes and apps are started with (`SSE_PUBLISH_KEY`). */
+export const PUBLISH_KEY = 'test-publish-key';
+
+/** Headers of an admin call: JSON, and the publisher key. */
+export function adminHeaders(): Record<string, string> {
+  return { 'content-type': 'application/json', authorization: `Bearer ${PUBLISH_KEY}` };
+}
+
+/** POSTs a send to a node's publish route and returns the answer, whatever it is. */
+export function post(base: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${base}/publish`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: adminHeaders(),
     body: JSON.stringify(body),
   });
+}
+
+/** GETs an admin route (`info`, `metrics`) of a node. */
+export function admin(base: string, route: 'info' | 'metrics'): Promise<Response> {
+  return fetch(`${base}/${route}`, { headers: adminHeaders() });
+}
+
+/** POSTs a send to a node's publish route; anything but 2xx throws. */
+export async function publish(base: string, body: Record<string, unknown>): Promise<void> {
+  const response = await post(base, body);
   if (!response.ok) throw new Error(`publish failed: ${response.status} ${await response.text()}`);
 }

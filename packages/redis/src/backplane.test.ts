@@ -9,13 +9,13 @@ import {
   uniquePrefix,
   until,
 } from '../test/helpers.js';
-import { RedisCluster } from './cluster.js';
+import { RedisBackplane } from './backplane.js';
 import { compareStreamIds } from './wire.js';
 
 const url = inject('redisUrl');
 let nodes: TestNode[] = [];
 
-async function cluster(count: number, name: string, options = {}): Promise<TestNode[]> {
+async function startNodes(count: number, name: string, options = {}): Promise<TestNode[]> {
   const prefix = uniquePrefix(name);
   const started = await Promise.all(
     Array.from({ length: count }, (_, i) =>
@@ -48,7 +48,7 @@ function spyClient(): { own: Redis; subscribers: Redis[] } {
 
 describe('delivery across nodes', () => {
   it('delivers unicast, group, broadcast, list and filter sends exactly once on every node', async () => {
-    const [a, b, c] = await cluster(3, 'kinds');
+    const [a, b, c] = await startNodes(3, 'kinds');
     const u1a = a!.connect('users', 'u1');
     const u1c = c!.connect('users', 'u1');
     const u2 = b!.connect('users', 'u2', { meta: { role: 'admin' } });
@@ -96,7 +96,7 @@ describe('delivery across nodes', () => {
   });
 
   it('keeps a sendWhere on its own node, and disconnects across nodes', async () => {
-    const [a, b] = await cluster(2, 'where');
+    const [a, b] = await startNodes(2, 'where');
     const here = a!.connect('users', 'u1');
     const there = b!.connect('users', 'u1');
     await a!.hub.sendWhere((client) => client.id === 'u1', { data: 'local' });
@@ -111,7 +111,7 @@ describe('delivery across nodes', () => {
   });
 
   it('gives every client the same order, the stream order, under concurrent senders', async () => {
-    const nodes3 = await cluster(3, 'order');
+    const nodes3 = await startNodes(3, 'order');
     const clients = nodes3.flatMap((node, i) => [
       node.connect('g', `c${i}a`),
       node.connect('g', `c${i}b`),
@@ -143,7 +143,7 @@ describe('delivery across nodes', () => {
 
 describe('history', () => {
   it('replays exactly what a client missed when it reconnects to another node mid-stream', async () => {
-    const nodes3 = await cluster(3, 'replay');
+    const nodes3 = await startNodes(3, 'replay');
     const observer = nodes3[0]!.connect('g', 'observer');
     // Hoppers leave and come back on the next node with their Last-Event-ID, again and again.
     const hoppers = [0, 1, 2].map((i) => ({
@@ -200,7 +200,7 @@ describe('history', () => {
     nodes.push(a, b);
     const client = a.connect('g', 'u');
     await a.hub.sendGroup('g', { data: 'before' });
-    await until(() => b.cluster.watermark === client.lastId, 'b delivered the first event');
+    await until(() => b.backplane.watermark === client.lastId, 'b delivered the first event');
 
     // b stops reading pub/sub, as if it stalled: the next events reach a's client, not b yet.
     const socket = (subscribers[0] as unknown as { stream: { pause(): void; resume(): void } })
@@ -241,13 +241,13 @@ describe('history', () => {
       if (i % 5 === 0) sends.push(b.hub.sendGroup('g', { data: `b${i}` }));
     }
     await Promise.all(sends);
-    await until(() => b.cluster.metrics().resubscribes === 1, 'b resubscribes');
+    await until(() => b.backplane.metrics().resubscribes === 1, 'b resubscribes');
     await until(
       () => onB.events.length === 25 && onA.events.length === 25,
       'everything everywhere',
     );
     await sleep(100);
-    expect(b.cluster.metrics().recoveredEvents).toBeGreaterThan(0);
+    expect(b.backplane.metrics().recoveredEvents).toBeGreaterThan(0);
     // One order on both nodes: the stream's.
     expect(onB.ids).toEqual(onA.ids);
     expect(new Set(onB.ids).size).toBe(25);
@@ -256,7 +256,7 @@ describe('history', () => {
   });
 
   it('replays a sendWhere on its own node only', async () => {
-    const [a, b] = await cluster(2, 'where-replay');
+    const [a, b] = await startNodes(2, 'where-replay');
     const client = a!.connect('g', 'u', { meta: { vip: true } });
     await a!.hub.sendGroup('g', { data: 'first' });
     await a!.hub.sendWhere((c) => c.meta.vip === true, { data: 'vip only' });
@@ -272,7 +272,7 @@ describe('history', () => {
 
   it('keeps history across a restart of a single hub without a broker', async () => {
     const prefix = uniquePrefix('restart');
-    const first = new RedisCluster({ redis: url, prefix });
+    const first = new RedisBackplane({ redis: url, prefix });
     const hub = new Hub({ history: first.history });
     await first.ready();
     const client = new TestClient();
@@ -282,7 +282,7 @@ describe('history', () => {
     const lastSeen = client.events[0]!.id!;
     await hub.close();
 
-    const second = new RedisCluster({ redis: url, prefix });
+    const second = new RedisBackplane({ redis: url, prefix });
     const again = new Hub({ history: second.history });
     await second.ready();
     const back = new TestClient();
@@ -293,7 +293,7 @@ describe('history', () => {
   });
 
   it('replays app ids, and resets on an unknown or trimmed id', async () => {
-    const [a, b] = await cluster(2, 'reset', { history: { maxEvents: 5 } });
+    const [a, b] = await startNodes(2, 'reset', { history: { maxEvents: 5 } });
     const first = a!.connect('g', 'u');
     await a!.hub.sendGroup('g', { id: 'app-1', data: 'one' });
     await a!.hub.sendGroup('g', { data: 'two' });
@@ -319,19 +319,19 @@ describe('history', () => {
   });
 });
 
-describe('cluster info', () => {
+describe('backplane info', () => {
   it('sums the live nodes and drops the ones that stop reporting', async () => {
-    const [a, b, c] = await cluster(3, 'info');
+    const [a, b, c] = await startNodes(3, 'info');
     a!.connect('users', 'u1');
     b!.connect('users', 'u2');
     b!.connect('admins', 'x1');
     c!.connect('users', 'u1');
-    a!.cluster.report(a!.hub, { intervalMs: 100, ttlMs: 300 });
-    b!.cluster.report(b!.hub, { intervalMs: 100, ttlMs: 300 });
-    const stopC = c!.cluster.report(c!.hub, { intervalMs: 100, ttlMs: 300 });
+    a!.backplane.report(a!.hub, { intervalMs: 100, ttlMs: 300 });
+    b!.backplane.report(b!.hub, { intervalMs: 100, ttlMs: 300 });
+    const stopC = c!.backplane.report(c!.hub, { intervalMs: 100, ttlMs: 300 });
     await until(() => true, '');
     await sleep(150);
-    const info = await a!.cluster.info();
+    const info = await a!.backplane.info();
     expect(info.nodeCount).toBe(3);
     expect(info.nodes.map((n) => n.nodeId)).toEqual(['n0', 'n1', 'n2']);
     expect(info.totals.connectionCount).toBe(4);
@@ -343,7 +343,7 @@ describe('cluster info', () => {
 
     stopC(); // as if the node had died: its report expires
     await sleep(450);
-    const later = await b!.cluster.info();
+    const later = await b!.backplane.info();
     expect(later.nodes.map((n) => n.nodeId)).toEqual(['n0', 'n1']);
     expect(later.totals.connectionCount).toBe(3);
   });
