@@ -35,9 +35,11 @@ export {
   type HubRequest,
   type HubResponse,
   jsonError,
+  notFoundResponse,
   type PassResponse,
   type PlainResponse,
   type StreamResponse,
+  serverErrorResponse,
 } from './http.js';
 export type { ConnectOptions } from './hub.js';
 export {

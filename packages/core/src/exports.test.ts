@@ -32,7 +32,9 @@ describe('entries', () => {
       'encodeRetry',
       'formatEvent',
       'jsonError',
+      'notFoundResponse',
       'serializeData',
+      'serverErrorResponse',
     ]);
   });
 });

@@ -18,9 +18,9 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
-import { createHandler, type HubRequest, type HubResponse, jsonError } from '@ssehub/core/adapter';
+import { createHandler, type HubRequest } from '@ssehub/core/adapter';
 import { readBody as readRequestBody, toFetchResponse } from '@ssehub/fetch';
-import { openNodeStream } from '@ssehub/node';
+import { openNodeStream, readBody as readNodeBody } from '@ssehub/node';
 import { type EventHandler, fromNodeHandler, type H3Event } from 'h3';
 
 // ---------------------------------------------------------------- types
@@ -67,16 +67,18 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const { highWaterMark, endTimeoutMs } = options;
   return async (event: H3Event) => {
     const request = event.req;
-    let result: HubResponse;
-    try {
-      result = await handle(toHubRequest(event));
-    } catch {
-      return toFetchResponse(jsonError(500, 'The request failed inside the server.'), request);
-    }
+    const state = { abandoned: false };
+    const result = await handle(toHubRequest(event, state));
     switch (result.kind) {
       case 'pass':
         return undefined;
       case 'response':
+        // A refused body that was not read to its end: the connection closes after the answer.
+        if (state.abandoned)
+          return toFetchResponse(
+            { ...result, headers: { ...result.headers, connection: 'close' } },
+            request,
+          );
         return toFetchResponse(result, request);
       case 'stream': {
         const node = event.runtime?.node;
@@ -102,8 +104,15 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   };
 }
 
-/** Turns an h3 event into core's `HubRequest`. */
-export function toHubRequest(event: H3Event): HubRequest {
+/**
+ * Turns an h3 event into core's `HubRequest`. On node:http the body is read from the Node request
+ * (as in @ssehub/node, with its lingering close after a 413: `state.abandoned` then asks for
+ * `Connection: close`); elsewhere from the Web request.
+ */
+export function toHubRequest(
+  event: H3Event,
+  state: { abandoned: boolean } = { abandoned: false },
+): HubRequest {
   const request = event.req;
   const node = event.runtime?.node?.req;
   return {
@@ -112,15 +121,22 @@ export function toHubRequest(event: H3Event): HubRequest {
     headers: request.headers,
     httpVersion: node?.httpVersion,
     remoteAddress: request.ip ?? node?.socket?.remoteAddress,
-    readBody: (limit) => readBody(event, limit),
+    readBody: (limit) => readBody(event, limit, state),
   };
 }
 
 /**
- * Reads the request body of an h3 event as UTF-8 text, at most `limit` bytes: a larger
- * `Content-Length` is refused unread, and a body without one is cancelled as soon as it passes
- * the limit (rejecting with core's `BodyTooLargeError`).
+ * Reads the request body of an h3 event as UTF-8 text, at most `limit` bytes, rejecting with
+ * core's `BodyTooLargeError` past it. On node:http it reads the Node request, as @ssehub/node's
+ * `readBody` does (`state.abandoned` then asks for `Connection: close`); elsewhere the Web request.
  */
-export function readBody(event: H3Event, limit: number): Promise<string> {
-  return readRequestBody(event.req, limit);
+export function readBody(
+  event: H3Event,
+  limit: number,
+  state: { abandoned: boolean } = { abandoned: false },
+): Promise<string> {
+  const node = event.runtime?.node?.req;
+  return node
+    ? readNodeBody(node as IncomingMessage, limit, state)
+    : readRequestBody(event.req, limit);
 }
