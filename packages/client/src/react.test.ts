@@ -155,17 +155,14 @@ describe('useSSE (React)', () => {
     try {
       const results: UseSSEResult<Events>[] = [];
       const seen: string[][] = [[], []];
+      const options = (i: number): UseSSEOptions<Events> => ({
+        EventSource: FakeEventSource,
+        shared: true,
+        events: { notification: (n) => seen[i]!.push(n.title) },
+      });
       function Two() {
-        for (const i of [0, 1]) {
-          results[i] = useSSE<Events>(
-            { group: 'g', id: 'a' },
-            {
-              EventSource: FakeEventSource,
-              shared: true,
-              events: { notification: (n) => seen[i]!.push(n.title) },
-            },
-          );
-        }
+        results[0] = useSSE<Events>({ group: 'g', id: 'a' }, options(0));
+        results[1] = useSSE<Events>({ group: 'g', id: 'a' }, options(1));
         return null;
       }
       act(() => root.render(createElement(Two)));

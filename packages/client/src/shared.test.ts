@@ -156,9 +156,13 @@ describe('shared mode', () => {
 
   it('only the leader asks for tokens', async () => {
     const calls: string[] = [];
-    const a = open({ getToken: () => (calls.push('a'), 'ta') });
+    const tokenOf = (name: string) => () => {
+      calls.push(name);
+      return `t${name}`;
+    };
+    const a = open({ getToken: tokenOf('a') });
     await until(() => a.client.role === 'leader', 'a leader');
-    const b = open({ getToken: () => (calls.push('b'), 'tb') });
+    const b = open({ getToken: tokenOf('b') });
     await settle();
     expect(calls).toEqual(['a']);
     expect(FakeEventSource.last.url).toBe(`${URL}?token=ta`);
