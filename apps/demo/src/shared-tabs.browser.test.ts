@@ -118,8 +118,7 @@ describe.skipIf(executablePath === undefined)('ten tabs of one stream, shared', 
     const broadcastsOf = async (page: Page) =>
       (await logOf(page)).filter((row) => row.type === 'system').map((row) => row.data);
     await waitFor(
-      async () =>
-        (await Promise.all(pages.map(broadcastsOf))).every((seen) => seen.length >= 3),
+      async () => (await Promise.all(pages.map(broadcastsOf))).every((seen) => seen.length >= 3),
       'the broadcasts in every tab',
     );
     const seen = await Promise.all(pages.map(broadcastsOf));

@@ -114,9 +114,11 @@ export class FetchEventSource implements EventSourceLike {
       'cache-control': 'no-store',
     };
     if (this.#parser.lastEventId) headers['last-event-id'] = this.#parser.lastEventId;
+    // Called unbound: the browser's fetch throws "Illegal invocation" with another `this`.
+    const fetchImpl = this.#fetch;
     let response: Response;
     try {
-      response = await this.#fetch(this.url, {
+      response = await fetchImpl(this.url, {
         headers,
         cache: 'no-store',
         credentials: this.#init.withCredentials ? 'include' : 'same-origin',

@@ -299,6 +299,18 @@ describe('FetchEventSource', () => {
     expect(source.readyState).toBe(2);
   });
 
+  it("calls fetch unbound, as the browser's fetch requires", async () => {
+    let self: unknown = 'not called';
+    const strict = function (this: unknown) {
+      self = this;
+      return Promise.reject(new TypeError('offline'));
+    } as unknown as typeof fetch;
+    const source = new FetchEventSource('http://example.invalid/s', { fetch: strict });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    source.close();
+    expect(self).toBeUndefined();
+  });
+
   it('throws a helpful TypeError when there is no fetch', () => {
     vi.stubGlobal('fetch', undefined);
     try {
