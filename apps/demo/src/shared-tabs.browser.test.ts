@@ -4,7 +4,8 @@
  * stream, `/?group=tabs&id=same-user`. They all connect and receive the same broadcasts over ONE
  * connection, held by the leader tab. Then the leader tab closes while the server sends an event
  * every 100 ms: another tab takes over, and every remaining tab receives every event exactly
- * once, in order. The time the handover takes is measured and printed.
+ * once, in order. The time the handover takes is measured and printed. Last, the same page with
+ * `?shared=0` shows the limit sharing avoids: the sixth connection to the host never opens.
  */
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -199,20 +200,34 @@ describe.skipIf(executablePath === undefined)('ten tabs of one stream, shared', 
     expect(reconnectedAt).toBeLessThan(Infinity);
   });
 
-  test('?shared=0 turns sharing off: each tab its own connection', async () => {
-    const solo = await Promise.all(
-      [0, 1].map(async () => {
-        const page = await context.newPage();
-        await page.goto(`${demo.url}/?group=tabs&id=solo&shared=0`);
-        return page;
-      }),
-    );
+  test('?shared=0 turns sharing off: each tab its own connection, and the sixth one waits', async () => {
+    // The shared stream holds one of the browser's six connections to this host; five tabs
+    // without sharing take the other five, and a sixth gets none (nor does its page load).
+    const solo: Page[] = [];
+    for (let i = 0; i < 6; i++) {
+      const page = await context.newPage();
+      void page.goto(`${demo.url}/?group=tabs&id=solo&shared=0`).catch(() => {});
+      solo.push(page);
+    }
+    const statuses = () =>
+      Promise.all(
+        solo.map((page) =>
+          page
+            .evaluate(() =>
+              document.querySelector('[data-testid="status"]')?.getAttribute('data-status'),
+            )
+            .catch(() => undefined),
+        ),
+      );
     await waitFor(
-      async () => (await Promise.all(solo.map(statusOf))).every((s) => s === 'connected'),
-      'two unshared tabs connected',
+      async () => (await statuses()).filter((s) => s === 'connected').length === 5,
+      'five unshared tabs connected',
     );
-    expect(await Promise.all(solo.map(roleOf))).toEqual(['single', 'single']);
-    expect(new URL(solo[0]!.url()).searchParams.get('shared')).toBe('0');
-    await waitFor(async () => (await info()).connectionCount === 3, 'three connections');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await statuses()).filter((s) => s === 'connected')).toHaveLength(5);
+    expect((await info()).connectionCount).toBe(6);
+    const connected = solo[(await statuses()).indexOf('connected')]!;
+    expect(await roleOf(connected)).toBe('single');
+    expect(new URL(connected.url()).searchParams.get('shared')).toBe('0');
   });
 });
