@@ -735,7 +735,13 @@ export class SSEClient<M extends EventMap = EventMap> {
       }
       // Taking over a stream the tab followed is a reconnection.
       if (this.#status === 'open') this.#setStatus('reconnecting');
-      this.#connect();
+      try {
+        this.#connect();
+      } catch (error) {
+        // The transport refused the URL: no tab will do better. `closed` reaches them all.
+        this.#setStatus('closed');
+        this.#reportError(error, { id: this.#lastEventId, type: 'error', raw: '' });
+      }
     },
     receive: (event) => this.#deliver(event),
     follow: (status) => {

@@ -108,11 +108,9 @@ export class FetchEventSource implements EventSourceLike {
     if (this.#readyState === CLOSED) return;
     const abort = new AbortController();
     this.#abort = abort;
-    const headers: Record<string, string> = {
-      ...this.#init.headers,
-      accept: 'text/event-stream',
-      'cache-control': 'no-store',
-    };
+    // No Cache-Control header (`cache: 'no-store'` does its job): cross-origin, every header
+    // that is not CORS-safelisted costs a preflight.
+    const headers: Record<string, string> = { ...this.#init.headers, accept: 'text/event-stream' };
     if (this.#parser.lastEventId) headers['last-event-id'] = this.#parser.lastEventId;
     // Called unbound: the browser's fetch throws "Illegal invocation" with another `this`.
     const fetchImpl = this.#fetch;

@@ -183,6 +183,20 @@ describe('shared mode', () => {
     expect(FakeEventSource.instances).toHaveLength(1);
   });
 
+  it('a transport that refuses the URL closes every client, and the leader reports it', async () => {
+    const errors: unknown[] = [];
+    const Refusing = class {
+      constructor() {
+        throw new SyntaxError('bad URL');
+      }
+    } as unknown as ClientOptions['EventSource'];
+    const onListenerError = (error: unknown) => errors.push(error);
+    const a = open({ EventSource: Refusing, onListenerError });
+    const b = open({ EventSource: Refusing, onListenerError });
+    await until(() => a.client.status === 'closed' && b.client.status === 'closed', 'both closed');
+    expect(errors).toEqual([new SyntaxError('bad URL')]);
+  });
+
   it('different streams do not share', async () => {
     const a = open();
     const b = open({}, 'http://app.test/api/v1/sse/stream/room/u2');
