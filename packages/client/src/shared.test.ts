@@ -91,6 +91,13 @@ describe('shared mode', () => {
       expect(tab.client.lastEventId).toBe('e2');
       expect(tab.client.status).toBe('open');
     }
+
+    // `reset` reaches every client, and its id (here none) is where each resumes from.
+    const resets: unknown[] = [];
+    for (const tab of [a, b, c]) tab.client.onReset((data) => resets.push(data));
+    source.emit('reset', '{"lastEventId":"e0","reason":"history-gap"}', '');
+    await until(() => resets.length === 3, 'three resets');
+    for (const tab of [a, b, c]) expect(tab.client.lastEventId).toBe('');
   });
 
   it('a client that joins later gets the connection (connected, then status open) first', async () => {
