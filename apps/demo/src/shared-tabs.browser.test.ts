@@ -231,3 +231,48 @@ describe.skipIf(executablePath === undefined)('ten tabs of one stream, shared', 
     expect(new URL(connected.url()).searchParams.get('shared')).toBe('0');
   });
 });
+
+describe.skipIf(executablePath === undefined)('?transport=fetch with SSE_SECRET', () => {
+  let demo: DemoProcess;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    demo = await startDemo({ SSE_SECRET: 'tabs-secret' });
+    browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.stop();
+  });
+
+  test('two tabs share one fetch stream whose token is a header, never in a URL', async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(10_000);
+    const streams: { url: string; authorization: string | undefined }[] = [];
+    const urls: string[] = [];
+    context.on('request', (request) => {
+      urls.push(request.url());
+      if (request.url().includes('/stream/'))
+        streams.push({ url: request.url(), authorization: request.headers().authorization });
+    });
+    const pages: Page[] = [];
+    for (const _ of [0, 1]) {
+      const page = await context.newPage();
+      await page.goto(`${demo.url}/?group=tabs&id=fetcher&transport=fetch`);
+      await page
+        .locator('[data-testid="status"][data-status="connected"]')
+        .waitFor({ timeout: 10_000 });
+      pages.push(page);
+    }
+    const roles = await Promise.all(
+      pages.map((page) => page.getByTestId('role').getAttribute('data-role')),
+    );
+    expect(roles.sort()).toEqual(['follower', 'leader']);
+    expect(streams).toHaveLength(1);
+    expect(streams[0]!.url).toBe(`${demo.url}/api/v1/sse/stream/tabs/fetcher`);
+    expect(streams[0]!.authorization).toMatch(/^Bearer \S+$/);
+    expect(urls.filter((url) => /[?&]token=/.test(url))).toEqual([]);
+    await context.close();
+  });
+});

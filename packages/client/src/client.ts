@@ -199,7 +199,8 @@ export interface ClientOptions {
    * Where stream tokens come from, for a server that needs one (`jwtSecret` or `authorize`).
    * Called before the first connection and before every reconnect the client makes; the token
    * goes into the URL's `token` query parameter (EventSource cannot send headers), replacing any
-   * token already there.
+   * token already there, or with `transport: 'fetch'` into an `Authorization: Bearer` header. In
+   * shared mode only the tab that holds the connection calls it.
    *
    * With it, the client takes over every reconnect from the browser, because the browser would
    * retry with the token it has: when the server ends the stream as the token expires, or
