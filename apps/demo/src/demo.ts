@@ -312,7 +312,14 @@ export function createDemo(options: DemoOptions = {}): Demo {
   const responses = new Map<ServerResponse, Socket>();
   let closing: Promise<void> | undefined;
 
-  const server = createServer((req, res) => {
+  // Slowloris: the request head within 10 s, the whole request within 30 s (408 otherwise); streams
+  // are not cut by these (see the root README's "Server timeouts").
+  const timeouts = {
+    headersTimeout: 10_000,
+    requestTimeout: 30_000,
+    connectionsCheckingInterval: 2_000,
+  };
+  const server = createServer(timeouts, (req, res) => {
     if (closing !== undefined) {
       // Shutting down: no new streams (the hub is closed) and nothing else either.
       res.setHeader('connection', 'close');

@@ -7,6 +7,7 @@
  * `configFromEnv` reads (SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS, SSE_HEARTBEAT_MS...).
  */
 
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
 import { closeGracefully, sseHandler } from '@ssehub/node';
@@ -29,7 +30,15 @@ app.get('/', (_req, res) => {
   res.json({ app: 'ssehub express example', info: `${config.handler.base ?? '/api/v1/sse'}/info` });
 });
 
-const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+// Slowloris: a client must send its whole request head within 10 s and its whole request (head
+// and body) within 30 s, or Node answers 408 and closes the connection; Node checks every 2 s.
+// Neither timeout ends a stream: they bound receiving the request, and a stream's request (a GET)
+// is complete once its head is in. The response may then last for days.
+const server = createServer(
+  { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },
+  app,
+);
+server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   console.log(`listening on http://127.0.0.1:${port}`);
 });

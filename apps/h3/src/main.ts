@@ -31,6 +31,11 @@ const server = serve(app, {
   // Bun.serve closes connections idle for 10 s by default, and a quiet stream is idle between
   // heartbeats: the hub's heartbeat and stall sweep look after streams instead.
   bun: { idleTimeout: 0 },
+  // Slowloris, on Node: a client must send its whole request head within 10 s and its whole
+  // request (head and body) within 30 s, or Node answers 408 and closes the connection; Node
+  // checks every 2 s. Neither timeout ends a stream: they bound receiving the request, and a
+  // stream's request (a GET) is complete once its head is in. The response may then last for days.
+  node: { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },
 });
 await server.ready();
 console.log(`listening on http://127.0.0.1:${new URL(server.url!).port}`);

@@ -20,7 +20,14 @@ const backplane = backplaneFromEnv(process.env);
 const hub = new Hub({ ...config.hub, ...backplane?.hubOptions });
 backplane?.report(hub);
 await backplane?.ready();
-const server = createServer(sseHandler(hub, config.handler));
+// Slowloris: a client must send its whole request head within 10 s and its whole request (head
+// and body) within 30 s, or Node answers 408 and closes the connection; Node checks every 2 s.
+// Neither timeout ends a stream: they bound receiving the request, and a stream's request (a GET)
+// is complete once its head is in. The response may then last for days.
+const server = createServer(
+  { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },
+  sseHandler(hub, config.handler),
+);
 
 server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;

@@ -5,7 +5,9 @@ import {
   type HandlerOptions,
   type HubRequest,
   type HubResponse,
+  notFoundResponse,
   type PlainResponse,
+  serverErrorResponse,
   utf8Header,
 } from './http.js';
 import { Hub } from './hub.js';
@@ -463,5 +465,50 @@ describe('CORS and limits', () => {
     const full = await total.json('GET', '/api/v1/sse/stream/g/b');
     expect(full.status).toBe(503);
     expect(full.headers['retry-after']).toBe('5');
+  });
+});
+
+describe('rules every adapter gets from the handler', () => {
+  it('answers 503 with Retry-After to a stream request on a closed hub, authorized or not', async () => {
+    let authorized = 0;
+    const t = setup({
+      authorize: async () => {
+        authorized++;
+        // The hub closes while authorize runs: the answer is still 503, not a stream.
+        await t.hub.close();
+        return true;
+      },
+    });
+    const during = await t.json('GET', '/api/v1/sse/stream/g/a');
+    expect(authorized).toBe(1);
+    expect(during.status).toBe(503);
+    expect(during.headers['retry-after']).toBe('5');
+    expect(during.body).toMatchObject({ code: 503, error: 'service_unavailable' });
+    const after = await t.json('GET', '/api/v1/sse/stream?group=g&id=b');
+    expect(after.status).toBe(503);
+    expect(t.hub.connectionCount).toBe(0);
+  });
+
+  it('answers a JSON 500 when a hook throws, and never rejects', async () => {
+    const t = setup({
+      authorize: () => {
+        throw new Error('the database is down');
+      },
+    });
+    const res = await t.json('GET', '/api/v1/sse/stream/g/a');
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({
+      code: 500,
+      error: 'internal_error',
+      message: 'The request failed inside the server.',
+    });
+  });
+
+  it('builds the 404 for other paths once: notFoundResponse', () => {
+    expect(notFoundResponse({ method: 'get', url: '/elsewhere?x=1' })).toMatchObject({
+      status: 404,
+      body: JSON.stringify({ code: 404, error: 'not_found', message: 'No route GET /elsewhere.' }),
+    });
+    expect(serverErrorResponse().status).toBe(500);
   });
 });

@@ -133,7 +133,10 @@ export interface HandlerOptions {
   readonly namePattern?: RegExp;
 }
 
-/** Handles one request. */
+/**
+ * Handles one request. It never rejects: a failure inside is a JSON 500. A stream request on a
+ * closed hub is a JSON 503 with `Retry-After`.
+ */
 export type HubHandler = (request: HubRequest) => Promise<HubResponse>;
 
 const DEFAULT_NAME = /^[A-Za-z0-9_.:@~-]{1,128}$/;
@@ -151,6 +154,30 @@ export function jsonError(
   headers: Record<string, string> = {},
 ): PlainResponse {
   return json(status, { code: status, error: STATUS_TEXT[status] ?? 'error', message }, headers);
+}
+
+/**
+ * The answer to a request outside the hub's routes when nothing else will answer it (plain
+ * node:http, a fetch handler without `fallthrough`): JSON 404 naming the method and path.
+ */
+export function notFoundResponse(request: Pick<HubRequest, 'method' | 'url'>): PlainResponse {
+  let path = request.url;
+  try {
+    path = new URL(request.url, 'http://localhost').pathname;
+  } catch {
+    // Shown as received.
+  }
+  return jsonError(404, `No route ${request.method.toUpperCase()} ${path}.`);
+}
+
+/** The answer when answering failed inside the server: JSON 500, with nothing of the cause. */
+export function serverErrorResponse(): PlainResponse {
+  return jsonError(500, 'The request failed inside the server.');
+}
+
+/** A closed (closing) hub admits no stream: 503, come back later (on another instance). */
+function hubClosedResponse(): PlainResponse {
+  return jsonError(503, 'The hub is closed.', { 'retry-after': '5' });
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): PlainResponse {
@@ -368,6 +395,8 @@ export function createHandler<M extends EventMap = AnyEvents>(
         if (expiresAt <= Date.now()) return jsonError(401, 'The token has expired.');
       }
     }
+    // Checked after `authorize`, which may take a while: the stream is connected right after.
+    if (hub.closed) return hubClosedResponse();
     if (limits.maxConnections !== undefined && hub.connectionCount >= limits.maxConnections) {
       return jsonError(503, 'The server holds its maximum of connections.', { 'retry-after': '5' });
     }
@@ -582,15 +611,21 @@ export function createHandler<M extends EventMap = AnyEvents>(
         }
       }
     } catch {
-      return jsonError(500, 'The request failed inside the server.');
+      return serverErrorResponse();
     }
-    return jsonError(404, `No route ${method} ${path}.`);
+    return notFoundResponse(request);
   };
 
   // Every answer to an allowed cross-origin request carries the CORS headers, errors included:
-  // otherwise the browser hides the JSON error from the page.
+  // otherwise the browser hides the JSON error from the page. The handler never rejects: what
+  // fails inside it is a JSON 500, the same on every adapter.
   return async (request) => {
-    const response = await respond(request);
+    let response: HubResponse;
+    try {
+      response = await respond(request);
+    } catch {
+      response = serverErrorResponse();
+    }
     if (!cors || response.kind === 'pass') return response;
     const origin = request.headers.get('origin');
     if (!origin || !originAllowed(origin, request)) return response;

@@ -48,9 +48,11 @@ export {
   type HubRequest,
   type HubResponse,
   jsonError,
+  notFoundResponse,
   type PassResponse,
   type PlainResponse,
   type StreamResponse,
+  serverErrorResponse,
   timingSafeEqual,
   utf8Header,
 } from './http.js';

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hub } from '@ssehub/core';
 import { Hono } from 'hono';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readBody, sseHandler, toHubRequest } from './index.js';
 
 const BASE = 'http://localhost/api/v1/sse';
@@ -136,6 +136,8 @@ describe('request conversion', () => {
     await hub.close();
     const response = await sseHandler(hub)(new Request(`${BASE}/stream/g/u`));
     expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(await response.json()).toMatchObject({ code: 503, error: 'service_unavailable' });
   });
 });
 
@@ -159,10 +161,14 @@ describe('body limit', () => {
 
   it('rejects a body without Content-Length as soon as it passes the limit', async () => {
     let pulled = 0;
+    let cancelled = false;
     const endless = new ReadableStream<Uint8Array>({
       pull(controller) {
         pulled++;
-        controller.enqueue(new Uint8Array(1024));
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
+      cancel() {
+        cancelled = true;
       },
     });
     const request = new Request('http://localhost/', {
@@ -170,11 +176,53 @@ describe('body limit', () => {
       body: endless,
       duplex: 'half',
     } as RequestInit);
-    await expect(readBody(request, 4096)).rejects.toMatchObject({ name: 'BodyTooLargeError' });
-    expect(pulled).toBeLessThan(10);
+    await expect(readBody(request, 100 * 1024)).rejects.toMatchObject({
+      name: 'BodyTooLargeError',
+    });
+    // Answered long before the background reading ends.
+    expect(pulled).toBeLessThan(100);
+    expect(cancelled).toBe(false);
+    // The rest is read and dropped in the background (so that the client reads the 413 rather
+    // than a reset), at most 64 MiB more: then the body is cancelled.
+    while (!cancelled) await tick(5);
+    expect(pulled * 64 * 1024).toBeGreaterThan(64 * 1024 * 1024);
+    expect(pulled * 64 * 1024).toBeLessThan(65 * 1024 * 1024);
   });
 
-  it('refuses a declared Content-Length over the limit unread', async () => {
+  it('cancels a refused body that stops arriving after 10 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let cancelled = false;
+      let sent = false;
+      const stalled = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (!sent) controller.enqueue(new Uint8Array(1024));
+          sent = true;
+          return new Promise(() => {});
+        },
+        cancel() {
+          cancelled = true;
+        },
+      });
+      const request = new Request('http://localhost/', {
+        method: 'POST',
+        headers: { 'content-length': '1000000' },
+        body: stalled,
+        duplex: 'half',
+      } as RequestInit);
+      await expect(readBody(request, 100)).rejects.toMatchObject({ name: 'BodyTooLargeError' });
+      vi.advanceTimersByTime(9_000);
+      await Promise.resolve();
+      expect(cancelled).toBe(false);
+      vi.advanceTimersByTime(1_000);
+      for (let i = 0; i < 10 && !cancelled; i++) await Promise.resolve();
+      expect(cancelled).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses a declared Content-Length over the limit before reading', async () => {
     const request = new Request('http://localhost/', {
       method: 'POST',
       headers: { 'content-length': '100000' },
@@ -292,6 +340,48 @@ describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
       const deadline = Date.now() + 2_000;
       while (hub.connectionCount > 0 && Date.now() < deadline) await tick(10);
       expect(hub.connectionCount).toBe(0);
+      // A closed hub refuses streams over HTTP too.
+      await hub.close();
+      const refused = await fetch(`${origin}/api/v1/sse/stream/g/u`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(await refused.json()).toMatchObject({ code: 503 });
+    } finally {
+      const closed = new Promise((resolve) => server.close(resolve));
+      (server as import('node:http').Server).closeAllConnections();
+      await closed;
+    }
+  });
+  it('a client uploading past maxBodyBytes reads the 413, not a reset (20 tries of 1 MiB, chunked)', async () => {
+    const handle = sseHandler(newHub());
+    const server = serve({ fetch: (request) => handle(request), port: 0, hostname: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const bytes = new Uint8Array(1024 * 1024).fill(0x61);
+    try {
+      const answers: (number | string)[] = [];
+      for (let i = 0; i < 20; i++) {
+        let at = 0;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (at >= bytes.byteLength) return controller.close();
+            controller.enqueue(bytes.subarray(at, at + 64 * 1024));
+            at += 64 * 1024;
+          },
+        });
+        try {
+          const response = await fetch(`${origin}/api/v1/sse/publish`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+            duplex: 'half',
+          } as RequestInit);
+          answers.push(((await response.json()) as { code: number }).code);
+        } catch (error) {
+          answers.push(String((error as { cause?: { code?: string } }).cause?.code ?? error));
+        }
+      }
+      expect(answers).toEqual(Array(20).fill(413));
     } finally {
       const closed = new Promise((resolve) => server.close(resolve));
       (server as import('node:http').Server).closeAllConnections();

@@ -17,8 +17,8 @@ import {
   type HandlerOptions,
   type Hub,
   type HubRequest,
-  type HubResponse,
   jsonError,
+  notFoundResponse,
   type PlainResponse,
   type StreamResponse,
 } from '@ssehub/core';
@@ -87,19 +87,11 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const handle = createHandler(hub, options);
   const { fallthrough = false, highWaterMark } = options;
   return async (request, info) => {
-    let result: HubResponse;
-    try {
-      result = await handle(toHubRequest(request, info));
-    } catch {
-      return toResponse(jsonError(500, 'The request failed inside the server.'), request);
-    }
+    const result = await handle(toHubRequest(request, info));
     switch (result.kind) {
       case 'pass':
         if (fallthrough) return undefined;
-        return toResponse(
-          jsonError(404, `No route ${request.method} ${new URL(request.url).pathname}.`),
-          request,
-        );
+        return toResponse(notFoundResponse(request), request);
       case 'response':
       case 'stream':
         return toFetchResponse(result, request, highWaterMark);
@@ -121,15 +113,26 @@ export function toHubRequest(request: Request, info?: FetchRequestInfo): HubRequ
   };
 }
 
+/** After a refused body: at most this much more of it is read (and dropped)... */
+const LINGER_BYTES = 64 * 1024 * 1024;
+/** ...for at most this long, before it is cancelled. */
+const LINGER_MS = 10_000;
+
 /**
- * Reads a request body as UTF-8 text, at most `limit` bytes: a larger `Content-Length` is refused
- * unread, and a body without one is cancelled as soon as it passes the limit.
+ * Reads a request body as UTF-8 text, at most `limit` bytes. Past the limit (or with a larger
+ * `Content-Length`) it rejects with `BodyTooLargeError` at once, and goes on reading and dropping
+ * the rest in the background (at most 64 MiB more or 10 s, then the body is cancelled): a server
+ * that closes a connection with unread bytes makes the kernel reset it, and the reset can reach
+ * the client before the 413 does.
  */
 export async function readBody(request: Request, limit: number): Promise<string> {
   const tooLarge = () => new BodyTooLargeError(`The body is larger than ${limit} bytes.`);
-  const declared = request.headers.get('content-length');
-  if (declared !== null && Number(declared) > limit) throw tooLarge();
   const body = request.body;
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) {
+    if (body !== null) dropRest(body.getReader());
+    throw tooLarge();
+  }
   if (body === null) return '';
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -139,7 +142,7 @@ export async function readBody(request: Request, limit: number): Promise<string>
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      reader.cancel().catch(() => {});
+      dropRest(reader);
       throw tooLarge();
     }
     chunks.push(value);
@@ -152,6 +155,30 @@ export async function readBody(request: Request, limit: number): Promise<string>
     offset += chunk.byteLength;
   }
   return decoder.decode(bytes);
+}
+
+/** Reads and drops the rest of a refused body, within `LINGER_BYTES` and `LINGER_MS`. */
+function dropRest(reader: ReadableStreamDefaultReader<Uint8Array>): void {
+  const cancel = () => {
+    reader.cancel().catch(() => {});
+  };
+  const timer = setTimeout(cancel, LINGER_MS);
+  (timer as { unref?: () => void }).unref?.();
+  void (async () => {
+    let dropped = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        dropped += value.byteLength;
+        if (dropped > LINGER_BYTES) return cancel();
+      }
+    } catch {
+      // The client went away, or the timer cancelled the body: nothing left to drop.
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
 }
 
 /**
@@ -184,7 +211,7 @@ export function toFetchResponse(
     });
   } catch {
     // The hub closed between routing and connecting (shutdown).
-    return toResponse(jsonError(503, 'The hub is closed.'), request);
+    return toResponse(jsonError(503, 'The hub is closed.', { 'retry-after': '5' }), request);
   }
   bind(connection);
   if (signal?.aborted) connection.closed();

@@ -182,6 +182,17 @@ describe('on node:http (serve from h3): the node path', () => {
     await until(stream.ended, 'the end of the response');
   });
 
+  it('answers 503 JSON with Retry-After to a stream request on a closed hub', async () => {
+    const hub = newHub();
+    const origin = await listen(new H3().use(sseHandler(hub)));
+    await hub.close();
+    const response = await fetch(`${origin}/api/v1/sse/stream/g/u`);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(await response.json()).toMatchObject({ code: 503, error: 'service_unavailable' });
+    expect(hub.connectionCount).toBe(0);
+  });
+
   it('answers 413 past maxBodyBytes', async () => {
     const origin = await listen(new H3().use(sseHandler(newHub(), { maxBodyBytes: 64 })));
     const response = await fetch(`${origin}/api/v1/sse/publish`, {

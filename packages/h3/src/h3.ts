@@ -24,11 +24,9 @@ import {
   type HandlerOptions,
   type Hub,
   type HubRequest,
-  type HubResponse,
-  jsonError,
 } from '@ssehub/core';
 import { readBody, toFetchResponse } from '@ssehub/fetch';
-import { openNodeStream } from '@ssehub/node';
+import { openNodeStream, readNodeBody } from '@ssehub/node';
 import { type EventHandler, fromNodeHandler, type H3Event } from 'h3';
 
 // ---------------------------------------------------------------- types
@@ -64,16 +62,18 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const { highWaterMark } = options;
   return async (event: H3Event) => {
     const request = event.req;
-    let result: HubResponse;
-    try {
-      result = await handle(toHubRequest(event));
-    } catch {
-      return toFetchResponse(jsonError(500, 'The request failed inside the server.'), request);
-    }
+    const state = { abandoned: false };
+    const result = await handle(toHubRequest(event, state));
     switch (result.kind) {
       case 'pass':
         return undefined;
       case 'response':
+        // A refused body that was not read to its end: the connection closes after the answer.
+        if (state.abandoned)
+          return toFetchResponse(
+            { ...result, headers: { ...result.headers, connection: 'close' } },
+            request,
+          );
         return toFetchResponse(result, request);
       case 'stream': {
         const node = event.runtime?.node;
@@ -98,8 +98,12 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   };
 }
 
-/** Turns an h3 event into core's `HubRequest`. */
-export function toHubRequest(event: H3Event): HubRequest {
+/**
+ * Turns an h3 event into core's `HubRequest`. On node:http the body is read from the Node request
+ * (as in @ssehub/node, with its lingering close after a 413: `state.abandoned` then asks for
+ * `Connection: close`); elsewhere from the Web request.
+ */
+export function toHubRequest(event: H3Event, state = { abandoned: false }): HubRequest {
   const request = event.req;
   const node = event.runtime?.node?.req;
   return {
@@ -108,6 +112,7 @@ export function toHubRequest(event: H3Event): HubRequest {
     headers: request.headers,
     httpVersion: node?.httpVersion,
     remoteAddress: request.ip ?? node?.socket?.remoteAddress,
-    readBody: (limit) => readBody(request, limit),
+    readBody: (limit) =>
+      node ? readNodeBody(node as IncomingMessage, limit, state) : readBody(request, limit),
   };
 }

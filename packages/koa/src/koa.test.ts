@@ -199,6 +199,19 @@ describe('@ssehub/koa', () => {
     expect(hub.info().counters.connectionsClosed).toBe(1);
   });
 
+  it('answers 503 JSON with Retry-After to a stream request on a closed hub', async () => {
+    const hub = newHub();
+    const app = new Koa();
+    app.use(sseHandler(hub));
+    const origin = await listen(app);
+    await hub.close();
+    const response = await fetch(`${origin}/api/v1/sse/stream/g/u`);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(await response.json()).toMatchObject({ code: 503, error: 'service_unavailable' });
+    expect(hub.connectionCount).toBe(0);
+  });
+
   it('ends the response when the hub disconnects the client', async () => {
     const hub = newHub();
     const app = new Koa();

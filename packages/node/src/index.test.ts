@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Hub, type HubOptions } from '@ssehub/core';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { closeGracefully, type HandlerOptions, sseHandler } from './index.js';
 import { call, closeServer, listen, openStream, waitFor } from './testing.test-util.js';
 
@@ -215,7 +215,7 @@ describe('sseHandler on node:http', () => {
     stream.close();
   });
 
-  test("a stream outlives the server's timeouts", async () => {
+  test("a stream outlives the server's timeouts, which cut a slow-header client (slowloris)", async () => {
     const server = createServer({
       requestTimeout: 300,
       headersTimeout: 200,
@@ -224,11 +224,27 @@ describe('sseHandler on node:http', () => {
     });
     server.setTimeout(200);
     // Heartbeats would reset the inactivity timer: make the stream silent.
-    const { hub, url } = await start({ heartbeatMs: 60_000 }, {}, server);
+    const { hub, origin, url } = await start({ heartbeatMs: 60_000 }, {}, server);
     const stream = await openStream(`${url}/stream/g/a`);
     await stream.waitForEvent((e) => e.event === 'connected');
+    // Slowloris: a request head sent a byte at a time, never finished.
+    const slow = connect(Number(new URL(origin).port), '127.0.0.1');
+    let answer = '';
+    let cut = false;
+    slow.setEncoding('latin1');
+    slow.on('data', (chunk: string) => (answer += chunk));
+    slow.on('error', () => {});
+    slow.on('close', () => (cut = true));
+    slow.write(`GET ${BASE}/stream/g/b HTTP/1.1\r\nHost: x\r\n`);
+    const drip = setInterval(() => slow.writable && slow.write('X'), 20);
+    cleanups.push(async () => {
+      clearInterval(drip);
+      slow.destroy();
+    });
     // A fixed wait on purpose: the point is to stay silent past every timeout.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(cut).toBe(true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(stream.ended).toBe(false);
     expect(await hub.send('a', 'g', { event: 'late', data: 'still here' })).toBe(1);
     await stream.waitForEvent((e) => e.event === 'late');
@@ -243,7 +259,9 @@ describe('sseHandler on node:http', () => {
     await waitFor(() => stream.ended, 5_000, 'the stream to end');
     const late = await call(`${url}/stream/g/b`);
     expect(late.status).toBe(503);
-    expect(late.json()).toMatchObject({ code: 503 });
+    expect(late.headers.get('retry-after')).toBe('5');
+    expect(late.json()).toMatchObject({ code: 503, error: 'service_unavailable' });
+    expect(hub.connectionCount).toBe(0);
   });
 });
 
@@ -353,5 +371,108 @@ describe('closeGracefully', () => {
     // A complete message: the chunked terminator arrived, not a cut connection.
     expect(stream.response.complete).toBe(true);
     expect(server.listening).toBe(false);
+  });
+});
+
+describe('lingering close after a 413', () => {
+  const head = (extra: string) =>
+    `POST ${BASE}/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}\r\n`;
+  const open = (server: Server) =>
+    new Promise<number>((resolve, reject) =>
+      server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+    );
+
+  /**
+   * A client that may go on sending after the server's FIN (`allowHalfOpen`), as an HTTP client
+   * still uploading does, and records how its connection ended.
+   */
+  async function rawSocket(origin: string) {
+    const socket = connect({
+      port: Number(new URL(origin).port),
+      host: '127.0.0.1',
+      allowHalfOpen: true,
+    });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const seen = { text: '', ended: false, closed: false, error: undefined as string | undefined };
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (seen.text += chunk));
+    socket.on('end', () => (seen.ended = true));
+    socket.on('error', (error: NodeJS.ErrnoException) => (seen.error = error.code));
+    socket.on('close', () => (seen.closed = true));
+    cleanups.push(async () => {
+      socket.destroy();
+    });
+    return { socket, seen };
+  }
+
+  test('answers at once, half-closes, reads the rest of the body, then closes without a reset', async () => {
+    const { server, origin } = await start({}, { maxBodyBytes: 1024 });
+    const { socket, seen } = await rawSocket(origin);
+    const size = 4 * 1024 * 1024;
+    const part = Buffer.alloc(64 * 1024, 0x61);
+    socket.write(head(`Content-Length: ${size}\r\n`));
+    socket.write(part);
+    // The whole answer and the server's FIN come before the body is complete...
+    await waitFor(() => seen.ended, 5_000, 'the answer and its end');
+    expect(seen.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(seen.text).toMatch(/\r\nconnection: close\r\n/i);
+    expect(seen.text).toContain('"code":413');
+    // ...and the server goes on reading: the rest of the body is taken, no reset.
+    for (let sent = part.byteLength; sent < size; sent += part.byteLength) {
+      if (!socket.write(part)) await new Promise((resolve) => socket.once('drain', resolve));
+    }
+    await waitFor(() => socket.writableLength === 0, 5_000, 'the body to leave');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen.error).toBeUndefined();
+    socket.end();
+    await waitFor(() => seen.closed, 5_000, 'the close');
+    expect(seen.error).toBeUndefined();
+    expect(await open(server)).toBe(0);
+  });
+
+  test('a client that never stops sending is cut after 64 MiB more', async () => {
+    const { server, origin } = await start({}, { maxBodyBytes: 1024 });
+    const { socket, seen } = await rawSocket(origin);
+    socket.write(head('Transfer-Encoding: chunked\r\n'));
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    const framed = Buffer.concat([Buffer.from('100000\r\n'), chunk, Buffer.from('\r\n')]);
+    let sent = 0;
+    while (!seen.closed && seen.error === undefined && sent < 256 * 1024 * 1024) {
+      sent += chunk.byteLength;
+      if (!socket.write(framed))
+        await new Promise((resolve) => {
+          socket.once('drain', resolve);
+          socket.once('close', resolve);
+        });
+    }
+    expect(seen.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(seen.error ?? 'closed').toMatch(/^(EPIPE|ECONNRESET|closed)$/);
+    // 64 MiB read and dropped past the answer, plus what the kernel buffers on both sides.
+    expect(sent).toBeGreaterThan(64 * 1024 * 1024);
+    expect(sent).toBeLessThan(128 * 1024 * 1024);
+    await waitFor(() => seen.closed, 5_000, 'the close');
+    expect(await open(server)).toBe(0);
+  });
+
+  test('a client that stops sending is cut after 10 s', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { server, origin } = await start({}, { maxBodyBytes: 1024 });
+      const { socket, seen } = await rawSocket(origin);
+      socket.write(head('Content-Length: 1048576\r\n'));
+      socket.write(Buffer.alloc(4096, 0x61));
+      const settle = async () => {
+        for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      };
+      while (!seen.ended) await settle();
+      expect(seen.text).toMatch(/^HTTP\/1\.1 413 /);
+      vi.advanceTimersByTime(9_000);
+      await settle();
+      expect(await open(server)).toBe(1);
+      vi.advanceTimersByTime(1_000);
+      while ((await open(server)) > 0) await settle();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -23,10 +23,11 @@ import {
   type HandlerOptions,
   type Hub,
   type HubRequest,
-  jsonError,
+  notFoundResponse,
   type PlainResponse,
   type Sink,
   type StreamResponse,
+  serverErrorResponse,
 } from '@ssehub/core';
 
 export type {
@@ -95,13 +96,14 @@ export function sseHandler<M extends EventMap = AnyEvents>(
       if (next) next(error);
       else {
         try {
-          writePlain(res, jsonError(500, 'The request failed inside the server.'));
+          writePlain(res, serverErrorResponse());
         } catch {
           res.destroy();
         }
       }
     };
-    handle(toHubRequest(req, state)).then((response) => {
+    const request = toHubRequest(req, state);
+    handle(request).then((response) => {
       if (response.kind === 'pass' && next) {
         next();
         return;
@@ -110,15 +112,13 @@ export function sseHandler<M extends EventMap = AnyEvents>(
       try {
         switch (response.kind) {
           case 'pass':
-            writePlain(res, jsonError(404, `No route ${req.method} ${pathOf(req.url)}.`));
+            writePlain(res, notFoundResponse(request));
             return;
           case 'response':
             writePlain(res, response, state.abandoned);
             return;
           case 'stream':
-            // A closing hub admits no stream: 503 before any header goes out.
-            if (hub.closed) writePlain(res, jsonError(503, 'The hub is closed.'));
-            else openNodeStream(req, res, response);
+            openNodeStream(req, res, response);
             return;
         }
       } catch (error) {
@@ -126,12 +126,6 @@ export function sseHandler<M extends EventMap = AnyEvents>(
       }
     }, fail);
   };
-}
-
-function pathOf(url: string | undefined): string {
-  const path = url ?? '/';
-  const query = path.indexOf('?');
-  return query === -1 ? path : path.slice(0, query);
 }
 
 function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubRequest {
@@ -158,11 +152,12 @@ function toHubRequest(req: ParsedRequest, state: { abandoned: boolean }): HubReq
 }
 
 /**
- * Reads a node:http request body as text, at most `limit` bytes. Past the limit it stops reading
- * and rejects with `BodyTooLargeError`; `state.abandoned` then asks for `Connection: close`, so
- * Node drops the unread rest with the socket instead of draining it. `parsed` is a body that a
- * parser already consumed (express.json(), koa-bodyparser): it is used instead of the stream.
- * Shared by the node:http, Koa and h3 adapters.
+ * Reads a node:http request body as text, at most `limit` bytes. Past the limit (or with a larger
+ * `Content-Length`) it rejects with `BodyTooLargeError` at once, sets `state.abandoned` (the
+ * answer must carry `Connection: close`) and lingers: the rest of the body is read and dropped,
+ * within bounds, so that the client reads the 413 instead of a reset (see `lingerAfterRefusal`).
+ * `parsed` is a body that a parser already consumed (express.json(), koa-bodyparser): it is used
+ * instead of the stream. Shared by the node:http, Koa and h3 adapters.
  */
 export function readNodeBody(
   req: IncomingMessage,
@@ -185,6 +180,7 @@ export function readNodeBody(
   }
   if (Number(req.headers['content-length']) > limit) {
     state.abandoned = true;
+    lingerAfterRefusal(req);
     return Promise.reject(tooLarge());
   }
   return new Promise((resolve, reject) => {
@@ -200,8 +196,8 @@ export function readNodeBody(
       size += chunk.byteLength;
       if (size > limit) {
         cleanup();
-        req.pause();
         state.abandoned = true;
+        lingerAfterRefusal(req);
         reject(tooLarge());
         return;
       }
@@ -221,6 +217,56 @@ export function readNodeBody(
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
+}
+
+/** After a refused body: at most this much more of it is read (and dropped)... */
+const LINGER_BYTES = 64 * 1024 * 1024;
+/** ...for at most this long, before the socket is destroyed. */
+const LINGER_MS = 10_000;
+
+/**
+ * Lingering close after answering before the whole request body arrived (a 413). A socket
+ * destroyed with unread bytes in its receive buffer makes the kernel send a reset, which often
+ * reaches the client before it has read the answer: Node's `fetch` then fails with EPIPE or
+ * ECONNRESET instead of showing the 413. So the answer goes out at once with `Connection: close`,
+ * our side half-closes after it (FIN), the rest of the body is read and dropped, and the socket
+ * is destroyed once the body has ended (or the client closed), or after `LINGER_BYTES` more bytes
+ * or `LINGER_MS`, whichever comes first: what a client can cost after a refusal is bounded (the
+ * same bounded lingering close as Apache's and nginx's). A client that stops sending when it sees
+ * the answer (undici does, for a chunked body) is released at once.
+ *
+ * node:http ends a `Connection: close` response with `socket.destroySoon()` (end, then destroy as
+ * soon as the answer is flushed): that call is replaced on this socket by one that waits for the
+ * body to end.
+ */
+function lingerAfterRefusal(req: IncomingMessage): void {
+  // HTTP/2 (compat API) resets the one stream and keeps the connection: nothing to linger for.
+  if (req.httpVersionMajor !== 1) return;
+  const socket = req.socket as Socket & { destroySoon?: () => void };
+  const destroySoon = socket.destroySoon;
+  if (typeof destroySoon !== 'function' || socket.destroyed) return;
+  let answered = false;
+  let dropped = 0;
+  const release = () => {
+    if (answered && req.complete) destroySoon.call(socket);
+  };
+  socket.destroySoon = () => {
+    answered = true;
+    // Half-close now: the client sees the end of the answer while it may still be sending.
+    if (socket.writable) socket.end();
+    release();
+  };
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.byteLength;
+    if (dropped > LINGER_BYTES) socket.destroy();
+  });
+  req.once('end', release);
+  // An abort while lingering is expected, not an error to report.
+  req.on('error', () => {});
+  req.resume();
 }
 
 function writePlain(res: ServerResponse, response: PlainResponse, close = false): void {

@@ -1,5 +1,6 @@
 /**
- * Server processes for the suite: apps/node and apps/demo exactly as users start them, and
+ * Server processes for the suite: the example apps (apps/node, express, koa, h3) and apps/demo
+ * exactly as users start them, and
  * `fixtures/hub-server.ts` when a test needs the hub's internals over IPC. Every child is killed
  * when the test process exits, whatever happened.
  */
@@ -79,10 +80,13 @@ export function startFixture(options: StartOptions = {}): Promise<ServerProcess>
   return launch(node[0], node.slice(1), PACKAGE_DIR, env, true, options);
 }
 
+/** The example apps that run on Node, and the demo. */
+export type NodeApp = 'node' | 'express' | 'koa' | 'h3' | 'demo';
+
 /** An app of `apps/` started as its README says (`node --import tsx src/main.ts`). */
-export function startApp(app: 'node' | 'demo', options: StartOptions = {}): Promise<ServerProcess> {
+export function startApp(app: NodeApp, options: StartOptions = {}): Promise<ServerProcess> {
   const dir = resolve(ROOT, 'apps', app);
-  const entry = app === 'node' ? 'src/main.ts' : 'src/server.ts';
+  const entry = app === 'demo' ? 'src/server.ts' : 'src/main.ts';
   return launch(
     process.execPath,
     [...(options.nodeFlags ?? []), '--import', TSX, entry],
