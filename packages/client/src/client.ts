@@ -352,12 +352,17 @@ export class SSEClient<M extends EventMap = EventMap> {
     this.#reconnect = resolveReconnect(options.reconnect);
     this.#lastEventId = options.lastEventId ?? lastEventIdOf(url) ?? '';
     for (const name of ALWAYS_OBSERVED) this.#observe(name);
+    let shared: SharedStream | undefined;
     if (options.shared && sharingAvailable()) {
-      this.#seen = new RecentIds();
-      this.#shared = new SharedStream(streamKey(url), this.#sharedHost, this.#native.keys());
-    } else {
-      this.#connect();
+      try {
+        shared = new SharedStream(streamKey(url), this.#sharedHost, this.#native.keys());
+      } catch {
+        // E.g. a BroadcastChannel the runtime refuses: connect alone.
+      }
     }
+    this.#shared = shared;
+    this.#seen = shared && new RecentIds();
+    if (!shared) this.#connect();
   }
 
   /**
@@ -463,6 +468,12 @@ export class SSEClient<M extends EventMap = EventMap> {
     );
   }
 
+  /** `#connect`, for callers where a throw would be lost (see `#openOrClose`). */
+  #connectOrClose(): void {
+    if (this.#options.getToken) this.#connect();
+    else this.#openOrClose();
+  }
+
   /**
    * Opens, or gives up for good when the EventSource constructor throws (e.g. it rejects the
    * URL: nothing will ever succeed). For opens that run later, where a throw would be lost.
@@ -534,8 +545,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#options.getToken) this.#connect();
-      else this.#openOrClose();
+      this.#connectOrClose();
     }, delay);
   }
 
@@ -736,13 +746,9 @@ export class SSEClient<M extends EventMap = EventMap> {
       }
       // Taking over a stream the tab followed is a reconnection.
       if (this.#status === 'open') this.#setStatus('reconnecting');
-      try {
-        this.#connect();
-      } catch (error) {
-        // The transport refused the URL: no tab will do better. `closed` reaches them all.
-        this.#setStatus('closed');
-        this.#reportError(error, { id: this.#lastEventId, type: 'error', raw: '' });
-      }
+      // A transport that refuses the URL closes the client: no tab would do better, and
+      // `closed` reaches them all.
+      this.#connectOrClose();
     },
     receive: (event) => this.#deliver(event),
     follow: (status) => {
@@ -756,6 +762,11 @@ export class SSEClient<M extends EventMap = EventMap> {
       }
     },
     state: () => ({ status: this.#status, connected: this.#connectedEvent }),
+    alone: () => {
+      if (!this.#shared) return; // closed meanwhile
+      this.#shared = undefined;
+      this.#connectOrClose();
+    },
   };
 
   #parse(raw: string, type: string): unknown {

@@ -211,6 +211,16 @@ describe('shared mode', () => {
     expect(FakeEventSource.instances).toHaveLength(2);
   });
 
+  it('a lock the browser refuses (an opaque origin) makes the client connect on its own', async () => {
+    vi.stubGlobal('navigator', {
+      locks: { request: () => Promise.reject(new DOMException('opaque origin', 'SecurityError')) },
+    });
+    const a = open();
+    const b = open();
+    await until(() => FakeEventSource.instances.length === 2, 'two connections');
+    expect([a.client.role, b.client.role]).toEqual(['single', 'single']);
+  });
+
   it('without Web Locks each client connects on its own', async () => {
     vi.stubGlobal('navigator', {});
     const a = open();

@@ -45,6 +45,8 @@ export interface SharedHost {
   observe(names: string[]): void;
   /** The leader's status and its connection's `connected` event, for tabs that join. */
   state(): { status: ClientStatus; connected: SharedEvent | undefined };
+  /** The browser refused the lock (e.g. an opaque origin): connect alone. */
+  alone(): void;
 }
 
 /** Who holds the connection: this tab (`leader`), another tab (`follower`). */
@@ -91,8 +93,13 @@ export class SharedStream {
     this.#post({ kind: 'hello', names: [...this.#names] });
     lockManager()!
       .request(name, { mode: 'exclusive', signal: this.#abort.signal }, () => this.#lead())
-      // AbortError: this tab left while waiting.
-      .catch(() => {});
+      .catch(() => {
+        // An AbortError after leave(): nothing to do. Anything else (a SecurityError in an
+        // opaque origin, say) means this tab cannot share: it connects on its own.
+        if (this.#left) return;
+        this.leave();
+        this.#host.alone();
+      });
   }
 
   get role(): SharedRole {
