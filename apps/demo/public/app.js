@@ -8,6 +8,7 @@
  * @typedef {import('../src/events.js').Standing} Standing
  * @typedef {import('@ssehub/client').SSEClient<DemoEvents>} Client
  * @typedef {import('@ssehub/client').ClientStatus} ClientStatus
+ * @typedef {import('@ssehub/client').ClientTransport} ClientTransport
  * @typedef {import('@ssehub/client').EventMeta} EventMeta
  */
 import { SSEClient, streamUrl } from '@ssehub/client';
@@ -94,6 +95,17 @@ let lastIdBeforeDrop = '';
 /** The server could not replay (e.g. it restarted): a `reset` came instead. */
 let historyGap = false;
 
+const pageParams = new URLSearchParams(location.search);
+/**
+ * Shared mode by default: the tabs of this browser that show the same (group, id) share one
+ * connection, so more than six tabs stay connected over HTTP/1.1. `?shared=0` turns it off.
+ */
+const shared = pageParams.get('shared') !== '0';
+/** `?transport=fetch`: the token goes in an Authorization header instead of the URL. */
+const transport = /** @type {ClientTransport} */ (
+  pageParams.get('transport') === 'fetch' ? 'fetch' : 'eventsource'
+);
+
 // ---------------------------------------------------------------- connection
 
 /** @param {ClientStatus} status */
@@ -102,6 +114,15 @@ function showStatus(status) {
   const label = status === 'open' ? 'connected' : status;
   badge.dataset.status = label;
   badge.textContent = label;
+  const role = client?.role ?? 'single';
+  const roleBadge = $('role');
+  roleBadge.dataset.role = role;
+  roleBadge.textContent =
+    role === 'leader'
+      ? 'shared: this tab holds the connection'
+      : role === 'follower'
+        ? "shared: via another tab's connection"
+        : 'own connection';
 }
 
 /** @param {string} message */
@@ -120,11 +141,10 @@ async function connect() {
   me = { group, id };
   connections = 0;
   replaying = false;
-  history.replaceState(
-    null,
-    '',
-    `?group=${encodeURIComponent(group)}&id=${encodeURIComponent(id)}`,
-  );
+  const query = new URLSearchParams(pageParams);
+  query.set('group', group);
+  query.set('id', id);
+  history.replaceState(null, '', `?${query}`);
   resetPanels();
 
   notice(
@@ -135,6 +155,8 @@ async function connect() {
 
   /** @type {Client} */
   const next = new SSEClient(streamUrl(config.base, { group, id }), {
+    shared,
+    transport,
     // A token source, not a token: the server ends a stream when its token expires, and the
     // client then fetches a fresh one and resumes from the last event id.
     // Demo only: a real app hands tokens to users it has authenticated.
@@ -258,6 +280,8 @@ function log(meta, data, note) {
   const row = el('li', `log-row type-${meta.type}${replayed ? ' replayed' : ''}`);
   row.dataset.type = meta.type;
   row.dataset.replayed = String(replayed);
+  row.dataset.id = meta.id;
+  row.dataset.at = String(Date.now());
   row.append(
     el('time', 'log-time', clock()),
     el('span', 'log-type', meta.type),
@@ -521,10 +545,9 @@ async function start() {
   } catch {
     notice('Could not reach the demo server.');
   }
-  const params = new URLSearchParams(location.search);
   const idInput = /** @type {HTMLInputElement} */ ($('id-input'));
-  /** @type {HTMLInputElement} */ (groupInput).value = params.get('group') ?? 'challenge_42';
-  idInput.value = params.get('id') ?? `user-${Math.random().toString(36).slice(2, 6)}`;
+  /** @type {HTMLInputElement} */ (groupInput).value = pageParams.get('group') ?? 'challenge_42';
+  idInput.value = pageParams.get('id') ?? `user-${Math.random().toString(36).slice(2, 6)}`;
   sendGroup.value = /** @type {HTMLInputElement} */ (groupInput).value;
   sendId.value = idInput.value;
   sendData.value = JSON.stringify(PAYLOADS.notification, null, 2);

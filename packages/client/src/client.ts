@@ -1,5 +1,20 @@
 import { backoffDelay, type ReconnectOptions, resolveReconnect } from './backoff.js';
-import { lastEventIdOf, tokenExpiry, withLastEventId, withQueryParam } from './url.js';
+import { FetchEventSource } from './fetch-source.js';
+import {
+  RecentIds,
+  type SharedEvent,
+  type SharedHost,
+  SharedStream,
+  sharingAvailable,
+} from './shared.js';
+import {
+  lastEventIdOf,
+  queryParam,
+  streamKey,
+  tokenExpiry,
+  withLastEventId,
+  withQueryParam,
+} from './url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -86,6 +101,17 @@ export type Unsubscribe = () => void;
 export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /**
+ * Who holds this client's connection:
+ * - `single`: the client itself (not shared, or sharing is not available in this runtime);
+ * - `leader`: the client itself, on behalf of every tab that shares the stream;
+ * - `follower`: another tab's client, whose events this one receives.
+ */
+export type ClientRole = 'single' | 'leader' | 'follower';
+
+/** How the client connects; see {@link ClientOptions.transport}. */
+export type ClientTransport = 'eventsource' | 'fetch';
+
+/**
  * The part of the EventSource interface the client uses, so that the browser's EventSource, the
  * npm `eventsource` package and polyfills all fit.
  */
@@ -105,8 +131,45 @@ export type EventSourceConstructor = new (
 
 /** Options of {@link SSEClient}. All optional. */
 export interface ClientOptions {
+  /**
+   * How the client connects:
+   * - `eventsource` (default): the runtime's EventSource (or `options.EventSource`). A token
+   *   goes in the URL's `token` query parameter and the resume point in `lastEventId`, because
+   *   EventSource cannot send headers.
+   * - `fetch`: a `fetch` request with a streaming body, which the client parses itself, as the
+   *   WHATWG standard says. The token goes in `Authorization: Bearer <token>` and the resume point
+   *   in `Last-Event-ID`: neither is in the URL, so neither ends up in access logs or the
+   *   browser's history. A `token` or `lastEventId` query parameter of `url` is moved into those
+   *   headers. It reconnects by itself after the server's `retry` delay (doubled after each failed
+   *   attempt in a row, up to `reconnect.maxDelay`), like EventSource; an HTTP error status or a
+   *   response that is not `text/event-stream` ends it, and `reconnect` takes over. Cross-origin,
+   *   the server's CORS must allow the `Authorization` and `Last-Event-ID` headers (ssehub's
+   *   does).
+   */
+  transport?: ClientTransport;
   /** The EventSource implementation to use. Defaults to `globalThis.EventSource`. */
   EventSource?: EventSourceConstructor;
+  /** The fetch implementation of the `fetch` transport. Defaults to `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /**
+   * A stream token that does not change: sent as `Authorization: Bearer` with the `fetch`
+   * transport, as the `token` query parameter with `eventsource`. `getToken` replaces it.
+   */
+  token?: string;
+  /**
+   * Share one connection among all tabs (and clients) of this origin that open the same stream
+   * (same URL, whatever its `token` and `lastEventId`). One tab, the leader, connects; the others
+   * receive its events over a BroadcastChannel. When the leader's tab closes or crashes, another
+   * tab takes over and reconnects from the last event id it saw, and every tab drops the events
+   * the handover would repeat: no event is lost or delivered twice (within the server's history).
+   * Status, `reset`, `lastEventId` and listeners work as without sharing; only the leader calls
+   * `getToken`. When the leader gives up (status `closed`), every tab's client closes.
+   *
+   * It needs the Web Locks API and BroadcastChannel; where either is missing, the client makes
+   * its own connection (see {@link SSEClient.role}). Each browser opens at most six HTTP/1.1
+   * connections per host: sharing keeps a stream open in every tab on one of them.
+   */
+  shared?: boolean;
   /** Send cookies on cross-origin requests (EventSource's `withCredentials`). */
   withCredentials?: boolean;
   /**
@@ -136,7 +199,8 @@ export interface ClientOptions {
    * Where stream tokens come from, for a server that needs one (`jwtSecret` or `authorize`).
    * Called before the first connection and before every reconnect the client makes; the token
    * goes into the URL's `token` query parameter (EventSource cannot send headers), replacing any
-   * token already there.
+   * token already there, or with `transport: 'fetch'` into an `Authorization: Bearer` header. In
+   * shared mode only the tab that holds the connection calls it.
    *
    * With it, the client takes over every reconnect from the browser, because the browser would
    * retry with the token it has: when the server ends the stream as the token expires, or
@@ -214,7 +278,12 @@ export class SSEClient<M extends EventMap = EventMap> {
   readonly url: string;
 
   readonly #options: ClientOptions;
-  readonly #EventSource: EventSourceConstructor;
+  /** What the client connects to: with `fetch`, `url` without `token` and `lastEventId`. */
+  readonly #target: string;
+  readonly #EventSource: EventSourceConstructor | undefined;
+  readonly #fetch: typeof fetch | undefined;
+  /** The `token` option, or with `fetch` the URL's token. */
+  readonly #fixedToken: string | undefined;
   readonly #reconnect: Required<ReconnectOptions> | undefined;
   readonly #listeners = new Map<string, Set<Entry>>();
   /** One native listener per name, added to every EventSource the client creates. */
@@ -233,27 +302,76 @@ export class SSEClient<M extends EventMap = EventMap> {
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped by every token request and by `close()`: a stale answer is dropped. */
   #tokenRequest = 0;
+  /** In shared mode: the tab's part of the stream, and the ids of recent events. */
+  #shared: SharedStream | undefined;
+  readonly #seen: RecentIds | undefined;
+  /** Names other tabs listen for, observed while leading. */
+  readonly #remote = new Set<string>();
+  /** The last event id of the current connection, to tell the events that carry their own. */
+  #sourceLastId = '';
+  /** The current connection's `connected` event, for tabs that join. */
+  #connectedEvent: SharedEvent | undefined;
 
   /**
-   * Connects to `url` right away.
+   * Connects to `url` right away (in shared mode: joins the tabs that share it).
    *
-   * @throws TypeError when no EventSource is available (pass `options.EventSource`).
+   * @throws TypeError when the transport is missing: no EventSource (pass `options.EventSource`)
+   *   or, with `transport: 'fetch'`, no fetch (pass `options.fetch`).
    */
   constructor(url: string, options: ClientOptions = {}) {
-    const EventSourceImpl =
-      options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
-    if (!EventSourceImpl) {
+    const transport = options.transport ?? 'eventsource';
+    if (transport === 'fetch') {
+      const fetchImpl = options.fetch ?? globalThis.fetch;
+      if (typeof fetchImpl !== 'function') {
+        throw new TypeError('@ssehub/client: no fetch in this runtime; pass options.fetch.');
+      }
+      this.#fetch = fetchImpl;
+      this.#target = withQueryParam(
+        withQueryParam(url, 'token', undefined),
+        'lastEventId',
+        undefined,
+      );
+      this.#fixedToken = options.token ?? queryParam(url, 'token');
+    } else if (transport === 'eventsource') {
+      this.#EventSource =
+        options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
+      if (!this.#EventSource) {
+        throw new TypeError(
+          "@ssehub/client: no EventSource in this runtime; pass options.EventSource (e.g. from the `eventsource` package), or use transport: 'fetch'.",
+        );
+      }
+      this.#target = url;
+      this.#fixedToken = options.token;
+    } else {
       throw new TypeError(
-        '@ssehub/client: no EventSource in this runtime; pass options.EventSource (e.g. from the `eventsource` package).',
+        `@ssehub/client: unknown transport ${JSON.stringify(transport)}; use 'eventsource' or 'fetch'.`,
       );
     }
     this.url = url;
     this.#options = options;
-    this.#EventSource = EventSourceImpl;
     this.#reconnect = resolveReconnect(options.reconnect);
     this.#lastEventId = options.lastEventId ?? lastEventIdOf(url) ?? '';
     for (const name of ALWAYS_OBSERVED) this.#observe(name);
-    this.#connect();
+    let shared: SharedStream | undefined;
+    if (options.shared && sharingAvailable()) {
+      try {
+        shared = new SharedStream(streamKey(url), this.#sharedHost, this.#native.keys());
+      } catch {
+        // E.g. a BroadcastChannel the runtime refuses: connect alone.
+      }
+    }
+    this.#shared = shared;
+    this.#seen = shared && new RecentIds();
+    if (!shared) this.#connect();
+  }
+
+  /**
+   * Who holds the connection: `single` (this client, unshared), `leader` (this client, for
+   * every tab sharing the stream) or `follower` (another tab; a client waiting for its turn to
+   * lead is a follower too).
+   */
+  get role(): ClientRole {
+    return this.#shared?.role ?? 'single';
   }
 
   /** Where the connection stands. */
@@ -318,8 +436,15 @@ export class SSEClient<M extends EventMap = EventMap> {
     };
   }
 
-  /** Closes the connection for good and stops reconnecting. Listeners stay registered. */
+  /**
+   * Closes the connection for good and stops reconnecting. Listeners stay registered. In shared
+   * mode the client leaves the stream: when it led, another tab takes over.
+   */
   close(): void {
+    // First, so that `closed` is not posted to the other tabs: they carry on without this one.
+    const shared = this.#shared;
+    this.#shared = undefined;
+    shared?.leave();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#tokenRequest++;
@@ -341,6 +466,12 @@ export class SSEClient<M extends EventMap = EventMap> {
       () => this.#openOrClose(),
       (error) => this.#retry(error),
     );
+  }
+
+  /** `#connect`, for callers where a throw would be lost (see `#openOrClose`). */
+  #connectOrClose(): void {
+    if (this.#options.getToken) this.#connect();
+    else this.#openOrClose();
   }
 
   /**
@@ -414,8 +545,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#options.getToken) this.#connect();
-      else this.#openOrClose();
+      this.#connectOrClose();
     }, delay);
   }
 
@@ -457,10 +587,26 @@ export class SSEClient<M extends EventMap = EventMap> {
   }
 
   #open(): void {
-    let url = withLastEventId(this.url, this.#lastEventId);
-    if (this.#token !== undefined) url = withQueryParam(url, 'token', this.#token);
-    const init = this.#options.withCredentials ? { withCredentials: true } : undefined;
-    const source = new this.#EventSource(url, init);
+    const token = this.#token ?? this.#fixedToken;
+    const withCredentials = this.#options.withCredentials === true;
+    this.#connectedEvent = undefined;
+    let source: EventSourceLike;
+    if (this.#fetch) {
+      // It sends `lastEventId` as Last-Event-ID, and events without an id repeat it.
+      this.#sourceLastId = this.#lastEventId;
+      source = new FetchEventSource(this.#target, {
+        fetch: this.#fetch,
+        withCredentials,
+        lastEventId: this.#lastEventId,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        ...(this.#reconnect && { maxRetryDelay: this.#reconnect.maxDelay }),
+      });
+    } else {
+      this.#sourceLastId = '';
+      let url = withLastEventId(this.#target, this.#lastEventId);
+      if (token !== undefined) url = withQueryParam(url, 'token', token);
+      source = new this.#EventSource!(url, withCredentials ? { withCredentials } : undefined);
+    }
     this.#source = source;
     source.addEventListener('open', this.#handleOpen);
     source.addEventListener('error', this.#handleError);
@@ -503,6 +649,7 @@ export class SSEClient<M extends EventMap = EventMap> {
   #setStatus(status: ClientStatus): void {
     if (this.#status === status || this.#status === 'closed') return;
     this.#status = status;
+    this.#shared?.publishState();
     for (const listener of [...this.#statusListeners]) {
       try {
         listener(status);
@@ -531,10 +678,15 @@ export class SSEClient<M extends EventMap = EventMap> {
     const native = (event: MessageEvent) => this.#dispatch(name, event);
     this.#native.set(name, native);
     this.#source?.addEventListener(name, native);
+    this.#shared?.announce(name);
   }
 
   #unobserveIfUnused(name: string): void {
-    if (this.#listeners.get(name)?.size || (ALWAYS_OBSERVED as readonly string[]).includes(name))
+    if (
+      this.#listeners.get(name)?.size ||
+      (ALWAYS_OBSERVED as readonly string[]).includes(name) ||
+      this.#remote.has(name)
+    )
       return;
     const native = this.#native.get(name);
     if (!native) return;
@@ -543,9 +695,23 @@ export class SSEClient<M extends EventMap = EventMap> {
     this.#source?.removeEventListener(name, native);
   }
 
+  /** An event of this client's own connection: posted to the other tabs when leading. */
   #dispatch(type: string, event: MessageEvent): void {
-    const raw = typeof event.data === 'string' ? event.data : String(event.data ?? '');
+    const data = typeof event.data === 'string' ? event.data : String(event.data ?? '');
     const id = event.lastEventId ?? '';
+    const fresh = id !== '' && id !== this.#sourceLastId;
+    this.#sourceLastId = id;
+    const shared: SharedEvent = { type, data, id, fresh };
+    if (this.#shared) {
+      if (type === 'connected') this.#connectedEvent = shared;
+      this.#shared.publish(shared);
+    }
+    this.#deliver(shared);
+  }
+
+  /** Dispatches an event to this client's listeners, once per id in shared mode. */
+  #deliver({ type, data: raw, id, fresh }: SharedEvent): void {
+    if (fresh && this.#seen && !this.#seen.add(id)) return;
     // An event without an id must not erase the resume point (e.g. `connected` after a
     // reconnect through a fresh EventSource, which starts with an empty last event id). `reset`
     // is authoritative: its id (possibly empty) is where the server's history now starts.
@@ -570,6 +736,38 @@ export class SSEClient<M extends EventMap = EventMap> {
       }
     }
   }
+
+  /** This client's side of the shared stream. */
+  readonly #sharedHost: SharedHost = {
+    lead: (names) => {
+      for (const name of names) {
+        this.#remote.add(name);
+        this.#observe(name);
+      }
+      // Taking over a stream the tab followed is a reconnection.
+      if (this.#status === 'open') this.#setStatus('reconnecting');
+      // A transport that refuses the URL closes the client: no tab would do better, and
+      // `closed` reaches them all.
+      this.#connectOrClose();
+    },
+    receive: (event) => this.#deliver(event),
+    follow: (status) => {
+      if (status === 'closed') this.close();
+      else this.#setStatus(status);
+    },
+    observe: (names) => {
+      for (const name of names) {
+        this.#remote.add(name);
+        this.#observe(name);
+      }
+    },
+    state: () => ({ status: this.#status, connected: this.#connectedEvent }),
+    alone: () => {
+      if (!this.#shared) return; // closed meanwhile
+      this.#shared = undefined;
+      this.#connectOrClose();
+    },
+  };
 
   #parse(raw: string, type: string): unknown {
     const parse = this.#options.parse ?? parseJson;

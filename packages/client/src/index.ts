@@ -1,6 +1,7 @@
 /**
- * @ssehub/client: a zero-dependency, typed wrapper over the browser's EventSource for ssehub
- * streams. React and Vue bindings live in `@ssehub/client/react` and `@ssehub/client/vue`.
+ * @ssehub/client: a zero-dependency, typed client for ssehub streams, over the browser's
+ * EventSource or over `fetch` (tokens in a header, not the URL), optionally one connection shared
+ * by every tab. React and Vue bindings live in `@ssehub/client/react` and `@ssehub/client/vue`.
  *
  * @packageDocumentation
  */
@@ -9,7 +10,9 @@ export {
   type BuiltinEvents,
   type ClientEvents,
   type ClientOptions,
+  type ClientRole,
   type ClientStatus,
+  type ClientTransport,
   type ConnectedData,
   createClient,
   type EventMap,

@@ -3,6 +3,7 @@ import { act, createElement, StrictMode, useState } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeEventSource } from './fake-event-source.test-util.js';
+import { FakeLocks } from './fake-locks.test-util.js';
 import { type UseSSEOptions, type UseSSEResult, useSSE } from './react.js';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -147,5 +148,40 @@ describe('useSSE (React)', () => {
     expect(open).toHaveLength(1);
     act(() => open[0]!.open());
     expect(latest.status).toBe('open');
+  });
+
+  it('shared: true makes the components of a stream share one connection', async () => {
+    vi.stubGlobal('navigator', { locks: new FakeLocks() });
+    try {
+      const results: UseSSEResult<Events>[] = [];
+      const seen: string[][] = [[], []];
+      const options = (i: number): UseSSEOptions<Events> => ({
+        EventSource: FakeEventSource,
+        shared: true,
+        events: { notification: (n) => seen[i]!.push(n.title) },
+      });
+      function Two() {
+        results[0] = useSSE<Events>({ group: 'g', id: 'a' }, options(0));
+        results[1] = useSSE<Events>({ group: 'g', id: 'a' }, options(1));
+        return null;
+      }
+      act(() => root.render(createElement(Two)));
+      const until = async (check: () => boolean) => {
+        while (!check()) await act(() => new Promise((resolve) => setTimeout(resolve, 5)));
+      };
+      await until(() => FakeEventSource.instances.length === 1);
+      await act(() => new Promise((resolve) => setTimeout(resolve, 20)));
+      expect(FakeEventSource.instances).toHaveLength(1);
+      expect(results.map((r) => r.client?.role).sort()).toEqual(['follower', 'leader']);
+      const source = FakeEventSource.last;
+      act(() => source.open());
+      act(() => source.emit('notification', '{"title":"both"}', '1'));
+      await until(() => results.every((r) => r.status === 'open' && r.lastEventId === '1'));
+      expect(seen).toEqual([['both'], ['both']]);
+    } finally {
+      act(() => root.unmount());
+      root = createRoot(document.createElement('div'));
+      vi.unstubAllGlobals();
+    }
   });
 });

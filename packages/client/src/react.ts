@@ -57,6 +57,9 @@ function eventNames(options: UseSSEOptions<never>): string {
  * (`withCredentials`, `reconnect`, `getToken`, ...) are read when connecting; `getToken` is then
  * always called in its latest version.
  *
+ * With `shared: true`, the components (and tabs) that open the same stream share one connection;
+ * `transport: 'fetch'` sends the token in a header instead of the URL (see `ClientOptions`).
+ *
  * @param target - A URL or `{ group, id, token?, base? }`; `null` to stay disconnected.
  * @example
  * ```tsx

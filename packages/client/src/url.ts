@@ -36,11 +36,7 @@ export function streamUrl(base: string, params: StreamParams): string {
 
 /** The `lastEventId` query parameter of `url`, if any. */
 export function lastEventIdOf(url: string): string | undefined {
-  const queryAt = url.indexOf('?');
-  if (queryAt === -1) return undefined;
-  const hashAt = url.indexOf('#', queryAt);
-  const query = url.slice(queryAt + 1, hashAt === -1 ? undefined : hashAt);
-  return new URLSearchParams(query).get('lastEventId') ?? undefined;
+  return queryParam(url, 'lastEventId');
 }
 
 /**
@@ -90,5 +86,31 @@ export function tokenExpiry(token: string): number | undefined {
     return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The query parameter `name` of `url`, if any. */
+export function queryParam(url: string, name: string): string | undefined {
+  const queryAt = url.indexOf('?');
+  if (queryAt === -1) return undefined;
+  const hashAt = url.indexOf('#', queryAt);
+  const query = url.slice(queryAt + 1, hashAt === -1 ? undefined : hashAt);
+  return new URLSearchParams(query).get(name) ?? undefined;
+}
+
+/**
+ * What names a stream across the tabs of an origin: its absolute URL (resolved against the page's
+ * location, when there is one) without the `token` and `lastEventId` query parameters and the
+ * fragment, which differ between tabs of one stream.
+ */
+export function streamKey(url: string): string {
+  let key = withQueryParam(withQueryParam(url, 'token', undefined), 'lastEventId', undefined);
+  const hashAt = key.indexOf('#');
+  if (hashAt !== -1) key = key.slice(0, hashAt);
+  const base = (globalThis as { location?: { href?: string } }).location?.href;
+  try {
+    return new URL(key, base).href;
+  } catch {
+    return key;
   }
 }

@@ -2,6 +2,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createApp, defineComponent, effectScope, h, nextTick, ref } from 'vue';
 import { FakeEventSource } from './fake-event-source.test-util.js';
+import { FakeLocks } from './fake-locks.test-util.js';
 import type { SSETarget } from './vue.js';
 import { useSSE } from './vue.js';
 
@@ -111,5 +112,42 @@ describe('useSSE (Vue)', () => {
     app.unmount();
     expect(FakeEventSource.last.readyState).toBe(FakeEventSource.CLOSED);
     expect(sse?.status.value).toBe('closed');
+  });
+
+  it('shared: true makes the composables of a stream share one connection', async () => {
+    vi.stubGlobal('navigator', { locks: new FakeLocks() });
+    const scope = effectScope();
+    try {
+      const seen: string[][] = [[], []];
+      const all = [0, 1].map(
+        (i) =>
+          scope.run(() =>
+            useSSE<Events>(
+              { group: 'g', id: 'a' },
+              {
+                EventSource: FakeEventSource,
+                shared: true,
+                events: { notification: (n) => seen[i]!.push(n.title) },
+              },
+            ),
+          )!,
+      );
+      const until = async (check: () => boolean) => {
+        while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+      };
+      await until(() => FakeEventSource.instances.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(FakeEventSource.instances).toHaveLength(1);
+      expect(all.map((sse) => sse.client.value?.role).sort()).toEqual(['follower', 'leader']);
+      FakeEventSource.last.open();
+      FakeEventSource.last.emit('notification', '{"id":"n","title":"both"}', '1');
+      await until(() =>
+        all.every((sse) => sse.status.value === 'open' && sse.lastEventId.value === '1'),
+      );
+      expect(seen).toEqual([['both'], ['both']]);
+    } finally {
+      scope.stop();
+      vi.unstubAllGlobals();
+    }
   });
 });

@@ -56,6 +56,9 @@ export interface UseSSEReturn<M extends EventMap = EventMap> {
  * from mount (so never during server-side rendering) until unmount; elsewhere, at once until the
  * scope is disposed. The connection is remade when the target's URL changes.
  *
+ * With `shared: true`, the components (and tabs) that open the same stream share one connection;
+ * `transport: 'fetch'` sends the token in a header instead of the URL (see `ClientOptions`).
+ *
  * @param target - A URL or `{ group, id, token?, base? }`, or a ref or getter of one; `null` to
  *   stay disconnected.
  * @example
