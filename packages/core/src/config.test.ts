@@ -20,6 +20,21 @@ describe('configFromEnv', () => {
     });
   });
 
+  it('reads the admin opt-in and the token rules', () => {
+    const { handler } = configFromEnv({
+      SSE_UNSAFE_OPEN_ADMIN: '1',
+      SSE_JWT_DEFAULT_GROUPS: 'news, public',
+      SSE_JWT_REQUIRE_EXP: '0',
+    });
+    expect(handler).toEqual({
+      unsafeOpenAdminRoutes: true,
+      jwtDefaultGroups: ['news', 'public'],
+      jwtRequireExp: false,
+      limits: {},
+    });
+    expect(() => configFromEnv({ SSE_UNSAFE_OPEN_ADMIN: 'yes' })).toThrow(/SSE_UNSAFE_OPEN_ADMIN/);
+  });
+
   it('names the variable that is malformed', () => {
     expect(() => configFromEnv({ SSE_HEARTBEAT_MS: 'soon' })).toThrow(/SSE_HEARTBEAT_MS/);
     expect(() => configFromEnv({ SSE_SLOW_POLICY: 'ignore' })).toThrow(/SSE_SLOW_POLICY/);

@@ -12,7 +12,10 @@ export type Env = Readonly<Record<string, string | undefined>>;
  * | variable | option |
  * | --- | --- |
  * | `SSE_SECRET` | `jwtSecret`: HS256 token auth on streams |
- * | `SSE_PUBLISH_KEY` | `publisherKey` for publish, disconnect, info, metrics |
+ * | `SSE_JWT_DEFAULT_GROUPS` | `jwtDefaultGroups`: comma-separated groups for tokens without `groups` |
+ * | `SSE_JWT_REQUIRE_EXP` | `jwtRequireExp`: `0` accepts tokens without `exp` (default `1`) |
+ * | `SSE_PUBLISH_KEY` | `publisherKey` for the admin routes: publish, disconnect, info, metrics |
+ * | `SSE_UNSAFE_OPEN_ADMIN` | `1`: `unsafeOpenAdminRoutes`, admin routes open to anyone (local development only) |
  * | `SSE_BASE` | `base` (default `/api/v1/sse`) |
  * | `SSE_CORS_ORIGINS` | `cors.origin`: `*` or a comma-separated list; `SSE_CORS_CREDENTIALS=1` |
  * | `SSE_HEARTBEAT_MS`, `SSE_RETRY_MS`, `SSE_IDLE_TIMEOUT_MS`, `SSE_SWEEP_MS` | timings |
@@ -20,7 +23,8 @@ export type Env = Readonly<Record<string, string | undefined>>;
  * | `SSE_HISTORY_MAX`, `SSE_HISTORY_MAX_AGE_MS` | replay history bounds |
  * | `SSE_MAX_CONNECTIONS`, `SSE_MAX_PER_CLIENT`, `SSE_MAX_PER_IP`, `SSE_MAX_BODY` | limits |
  *
- * Throws a `RangeError` naming the variable when a value is malformed.
+ * Flags take `1`/`true` or `0`/`false`. Throws a `RangeError` naming the variable when a value
+ * is malformed.
  */
 export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOptions } {
   const number = (name: string): number | undefined => {
@@ -32,6 +36,18 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
     return value;
   };
   const text = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+  const flag = (name: string): boolean | undefined => {
+    const raw = text(name);
+    if (raw === undefined) return undefined;
+    if (raw === '1' || raw === 'true') return true;
+    if (raw === '0' || raw === 'false') return false;
+    throw new RangeError(`${name} must be 1, true, 0 or false, got "${raw}"`);
+  };
+  const list = (name: string): string[] | undefined =>
+    text(name)
+      ?.split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
   const policy = text('SSE_SLOW_POLICY');
   if (policy !== undefined && policy !== 'disconnect' && policy !== 'drop-oldest') {
     throw new RangeError(`SSE_SLOW_POLICY must be "disconnect" or "drop-oldest", got "${policy}"`);
@@ -50,7 +66,10 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
   const handler: HandlerOptions = {
     base: text('SSE_BASE'),
     jwtSecret: text('SSE_SECRET'),
+    jwtDefaultGroups: list('SSE_JWT_DEFAULT_GROUPS'),
+    jwtRequireExp: flag('SSE_JWT_REQUIRE_EXP'),
     publisherKey: text('SSE_PUBLISH_KEY'),
+    unsafeOpenAdminRoutes: flag('SSE_UNSAFE_OPEN_ADMIN'),
     maxBodyBytes: number('SSE_MAX_BODY'),
     cors:
       origins === undefined

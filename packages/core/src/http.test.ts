@@ -19,7 +19,11 @@ afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close()));
 });
 
-function setup(options: HandlerOptions = {}) {
+/** The publisher key `setup` configures unless told otherwise, and the header that carries it. */
+const KEY = 'pk';
+const ADMIN = { authorization: `Bearer ${KEY}` };
+
+function setup(options: HandlerOptions = { publisherKey: KEY }) {
   const hub = new Hub();
   hubs.push(hub);
   const handle = createHandler(hub, options);
@@ -56,13 +60,15 @@ function setup(options: HandlerOptions = {}) {
     return {
       status: res.status,
       headers: res.headers,
-      body: res.body ? JSON.parse(res.body) : undefined,
+      body: res.headers['content-type']?.startsWith('application/json')
+        ? JSON.parse(res.body)
+        : res.body,
     };
   };
   const publish = (body: unknown, headers: Record<string, string> = {}) =>
     json('POST', '/api/v1/sse/publish', {
       body: typeof body === 'string' ? body : JSON.stringify(body),
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...ADMIN, ...headers },
     });
   const stream = async (url: string, init?: Parameters<typeof request>[2]) => {
     const res = await request('GET', url, init);
@@ -185,7 +191,7 @@ describe('auth', () => {
   it('with jwtSecret: a token for this id and group opens; everything else is 401 or 403', async () => {
     const t = setup({ jwtSecret: secret });
     const now = Math.floor(Date.now() / 1000);
-    const alice = await signJwt({ sub: 'alice', groups: ['users'] }, secret);
+    const alice = await signJwt({ sub: 'alice', groups: ['users'] }, secret, { expiresIn: 60 });
     await t.stream(`/api/v1/sse/stream/users/alice?token=${alice}`);
     await t.stream('/api/v1/sse/stream/users/alice', {
       headers: { authorization: `Bearer ${alice}` },
@@ -198,10 +204,10 @@ describe('auth', () => {
       // The signature's first character carries six bits of it (the last one may carry only 4).
       [alice.replace(/\.(.)([^.]*)$/, (_, c, rest) => `.${c === 'A' ? 'B' : 'A'}${rest}`), 401],
       [await signJwt({ sub: 'alice', exp: now - 10 }, secret), 401],
-      [await signJwt({ sub: 'alice', nbf: now + 100 }, secret), 401],
-      [await signJwt({ sub: 'alice' }, 'wrong'), 401],
-      [await signJwt({ sub: 'mallory', groups: '*' }, secret), 403],
-      [await signJwt({ sub: 'alice', groups: ['admins'] }, secret), 403],
+      [await signJwt({ sub: 'alice', groups: '*', nbf: now + 100, exp: now + 200 }, secret), 401],
+      [await signJwt({ sub: 'alice', groups: '*' }, 'wrong', { expiresIn: 60 }), 401],
+      [await signJwt({ sub: 'mallory', groups: '*' }, secret, { expiresIn: 60 }), 403],
+      [await signJwt({ sub: 'alice', groups: ['admins'] }, secret, { expiresIn: 60 }), 403],
     ];
     for (const [token, status] of cases) {
       const res = await t.json(
@@ -211,6 +217,39 @@ describe('auth', () => {
       expect(res.status, token).toBe(status);
     }
     expect(t.hub.connectionCount).toBe(3);
+  });
+
+  it('with jwtSecret: a token without "groups" joins no group, unless jwtDefaultGroups grants some', async () => {
+    const noGroups = await signJwt({ sub: 'alice' }, secret, { expiresIn: 60 });
+    const strict = setup({ jwtSecret: secret });
+    for (const group of ['users', 'admins', 'anything']) {
+      const res = await strict.json('GET', `/api/v1/sse/stream/${group}/alice?token=${noGroups}`);
+      expect(res.status).toBe(403);
+      expect(res.body.message).toMatch(/no "groups" claim/);
+    }
+    const any = await signJwt({ sub: 'alice', groups: '*' }, secret, { expiresIn: 60 });
+    await strict.stream(`/api/v1/sse/stream/admins/alice?token=${any}`);
+
+    const lenient = setup({ jwtSecret: secret, jwtDefaultGroups: ['news'] });
+    await lenient.stream(`/api/v1/sse/stream/news/alice?token=${noGroups}`);
+    expect(
+      (await lenient.json('GET', `/api/v1/sse/stream/users/alice?token=${noGroups}`)).status,
+    ).toBe(403);
+    // An explicit claim is not widened by the defaults.
+    const usersOnly = await signJwt({ sub: 'alice', groups: ['users'] }, secret, { expiresIn: 60 });
+    expect(
+      (await lenient.json('GET', `/api/v1/sse/stream/news/alice?token=${usersOnly}`)).status,
+    ).toBe(403);
+  });
+
+  it('with jwtSecret: a token without "exp" is 401 unless jwtRequireExp is false', async () => {
+    const forever = await signJwt({ sub: 'alice', groups: ['users'] }, secret);
+    const strict = setup({ jwtSecret: secret });
+    const res = await strict.json('GET', `/api/v1/sse/stream/users/alice?token=${forever}`);
+    expect(res.status).toBe(401);
+    expect(res.body.message).toMatch(/no expiry \(exp\)/);
+    const relaxed = setup({ jwtSecret: secret, jwtRequireExp: false });
+    await relaxed.stream(`/api/v1/sse/stream/users/alice?token=${forever}`);
   });
 
   it('an authorize hook decides and attaches meta', async () => {
@@ -230,7 +269,8 @@ describe('auth', () => {
 
   it('a JWT with exp ends its stream at exp (reason expired), counted in /metrics', async () => {
     vi.useFakeTimers({ now: 1_700_000_000_000 });
-    const t = setup({ jwtSecret: secret });
+    // jwtRequireExp: false lets the token without exp in, to show it is not ended.
+    const t = setup({ jwtSecret: secret, jwtRequireExp: false, publisherKey: KEY });
     const token = await signJwt({ sub: 'alice', groups: ['users'] }, secret, { expiresIn: 5 });
     const { sink, connection } = await t.stream(`/api/v1/sse/stream/users/alice?token=${token}`);
     const plain = await t.stream(
@@ -242,7 +282,9 @@ describe('auth', () => {
     expect(sink.closeReason).toBe('expired');
     expect(connection.info.closed).toBe(true);
     expect(plain.sink.closed).toBe(false);
-    const metrics = (await t.request('GET', '/api/v1/sse/metrics')) as PlainResponse;
+    const metrics = (await t.request('GET', '/api/v1/sse/metrics', {
+      headers: ADMIN,
+    })) as PlainResponse;
     expect(metrics.body).toMatch(/^ssehub_expired_disconnects_total 1$/m);
     vi.useRealTimers();
   });
@@ -271,14 +313,113 @@ describe('auth', () => {
     expect(t.hub.connectionCount).toBe(0);
   });
 
+  const adminRoutes = [
+    ['POST', '/api/v1/sse/publish', 'publish'],
+    ['POST', '/api/v1/sse/disconnect/g/a', 'disconnect'],
+    ['GET', '/api/v1/sse/info', 'info'],
+    ['GET', '/api/v1/sse/metrics', 'metrics'],
+  ] as const;
+
+  it('the admin routes are closed (403) without publisherKey, authorizePublish or the unsafe opt-in; streams still open', async () => {
+    const t = setup({});
+    for (const [method, url] of adminRoutes) {
+      for (const headers of [{}, { authorization: 'Bearer anything' }]) {
+        const res = await t.json(method, url, {
+          headers: { 'content-type': 'application/json', ...headers },
+          body: '{"data":1}',
+        });
+        expect(res.status, url).toBe(403);
+        expect(res.body).toMatchObject({ code: 403, error: 'forbidden' });
+        expect(res.body.message).toMatch(
+          /SSE_PUBLISH_KEY.*authorizePublish.*unsafeOpenAdminRoutes/,
+        );
+      }
+    }
+    const open = await t.stream('/api/v1/sse/stream/g/a');
+    expect(open.connection.id).toBe('a');
+  });
+
+  it('unsafeOpenAdminRoutes opens them and warns exactly once; with a key it changes nothing', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const t = setup({ unsafeOpenAdminRoutes: true });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/UNSAFE.*unsafeOpenAdminRoutes/);
+      await t.stream('/api/v1/sse/stream/g/a');
+      for (let i = 0; i < 3; i++) {
+        expect(
+          (
+            await t.json('POST', '/api/v1/sse/publish', {
+              headers: { 'content-type': 'application/json' },
+              body: '{"data":1}',
+            })
+          ).status,
+        ).toBe(200);
+        expect((await t.json('GET', '/api/v1/sse/info')).status).toBe(200);
+      }
+      expect(warn).toHaveBeenCalledTimes(1);
+
+      warn.mockClear();
+      const keyed = setup({ unsafeOpenAdminRoutes: true, publisherKey: KEY });
+      expect(warn).not.toHaveBeenCalled();
+      expect((await keyed.json('GET', '/api/v1/sse/info')).status).toBe(401);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('authorizePublish decides on the admin routes, told the route and the bearer token', async () => {
+    const seen: [string, string | undefined][] = [];
+    const t = setup({
+      authorizePublish: ({ route, token }) => {
+        seen.push([route, token]);
+        if (token === 'ops') return true;
+        if (token === 'reader') return route === 'info' || route === 'metrics';
+        return { allow: false, status: 401, message: 'Log in first.' };
+      },
+    });
+    for (const [method, url, route] of adminRoutes) {
+      const body = '{"data":1}';
+      const headers = { 'content-type': 'application/json' };
+      expect(await t.json(method, url, { headers, body })).toMatchObject({
+        status: 401,
+        body: { message: 'Log in first.' },
+      });
+      const asReader = await t.json(method, url, {
+        headers: { ...headers, authorization: 'Bearer reader' },
+        body,
+      });
+      expect(asReader.status, route).toBe(route === 'info' || route === 'metrics' ? 200 : 403);
+      const asOps = await t.json(method, url, {
+        headers: { ...headers, authorization: 'Bearer ops' },
+        body,
+      });
+      expect(asOps.status, route).toBe(200);
+    }
+    expect(seen.slice(0, 3)).toEqual([
+      ['publish', undefined],
+      ['publish', 'reader'],
+      ['publish', 'ops'],
+    ]);
+    expect(new Set(seen.map(([route]) => route))).toEqual(
+      new Set(['publish', 'disconnect', 'info', 'metrics']),
+    );
+
+    // With a publisherKey as well, the key is checked first and the hook after it.
+    const both = setup({
+      publisherKey: KEY,
+      authorizePublish: ({ route }) => route !== 'disconnect',
+    });
+    expect((await both.json('GET', '/api/v1/sse/info')).status).toBe(401);
+    expect((await both.json('GET', '/api/v1/sse/info', { headers: ADMIN })).status).toBe(200);
+    expect((await both.json('POST', '/api/v1/sse/disconnect/g/a', { headers: ADMIN })).status).toBe(
+      403,
+    );
+  });
+
   it('the publisher key guards publish, disconnect, info and metrics', async () => {
     const t = setup({ publisherKey: 'pk' });
-    for (const [method, url] of [
-      ['POST', '/api/v1/sse/publish'],
-      ['POST', '/api/v1/sse/disconnect/g/a'],
-      ['GET', '/api/v1/sse/info'],
-      ['GET', '/api/v1/sse/metrics'],
-    ] as const) {
+    for (const [method, url] of adminRoutes) {
       expect((await t.json(method, url)).status).toBe(401);
       expect(
         (await t.json(method, url, { headers: { authorization: 'Bearer nope' } })).status,
@@ -342,14 +483,35 @@ describe('publish, disconnect, info, metrics', () => {
     expect(c.sink.appEvents).toHaveLength(0);
   });
 
-  it('publish answers 413 past the body limit and 415 for a non-JSON content type', async () => {
-    const t = setup({ maxBodyBytes: 100 });
+  it('publish answers 413 past the body limit', async () => {
+    const t = setup({ maxBodyBytes: 100, publisherKey: KEY });
     expect((await t.publish({ data: 'x'.repeat(200) })).status).toBe(413);
+  });
+
+  it.each([
+    ['text/plain', 415],
+    ['text/plain;charset=UTF-8', 415],
+    ['application/x-www-form-urlencoded', 415],
+    ['multipart/form-data; boundary=x', 415],
+    ['application/jsonp', 415],
+    ['text/json', 415],
+    [undefined, 415],
+    ['application/json', 200],
+    ['Application/JSON; charset=utf-8', 200],
+    ['application/merge-patch+json', 200],
+    ['application/vnd.api+json; charset=utf-8', 200],
+  ])('publish with Content-Type %s answers %i', async (type, status) => {
+    const t = setup();
+    const c = await t.stream('/api/v1/sse/stream/g/a');
     const res = await t.json('POST', '/api/v1/sse/publish', {
-      body: 'a=b',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '{"data":"x"}',
+      headers: type === undefined ? ADMIN : { ...ADMIN, 'content-type': type },
     });
-    expect(res.status).toBe(415);
+    expect(res.status).toBe(status);
+    if (status === 415)
+      expect(res.body).toMatchObject({ code: 415, error: 'unsupported_media_type' });
+    await tick();
+    expect(c.sink.appEvents).toHaveLength(status === 200 ? 1 : 0);
   });
 
   it('wrong methods get 405 with Allow', async () => {
@@ -364,7 +526,7 @@ describe('publish, disconnect, info, metrics', () => {
   it("disconnect closes the client's connections", async () => {
     const t = setup();
     const a = await t.stream('/api/v1/sse/stream/g/a');
-    expect((await t.json('POST', '/api/v1/sse/disconnect/g/a')).body).toEqual({
+    expect((await t.json('POST', '/api/v1/sse/disconnect/g/a', { headers: ADMIN })).body).toEqual({
       code: 200,
       data: { disconnected: 1 },
     });
@@ -375,12 +537,14 @@ describe('publish, disconnect, info, metrics', () => {
     const t = setup();
     await t.stream('/api/v1/sse/stream/g/a');
     await t.publish({ data: 1 });
-    const info = await t.json('GET', '/api/v1/sse/info');
+    const info = await t.json('GET', '/api/v1/sse/info', { headers: ADMIN });
     expect(info.body).toMatchObject({
       code: 200,
       data: { clientCount: 1, connectionCount: 1, groups: { g: 1 }, counters: { eventsSent: 1 } },
     });
-    const metrics = (await t.request('GET', '/api/v1/sse/metrics')) as PlainResponse;
+    const metrics = (await t.request('GET', '/api/v1/sse/metrics', {
+      headers: ADMIN,
+    })) as PlainResponse;
     expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/);
     expect(metrics.body).toMatch(/^ssehub_connections 1$/m);
     expect(metrics.body).toMatch(/^ssehub_events_sent_total 1$/m);

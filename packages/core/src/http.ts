@@ -15,6 +15,9 @@
  *
  * With a broker that is down (`SSEError` `broker_unavailable`), publish and disconnect answer 503
  * with `Retry-After`: nothing was delivered on any node, so the caller may retry.
+ *
+ * Publish, disconnect, info and metrics are the admin routes. They are closed (403) until the app
+ * says how they are protected: `publisherKey`, `authorizePublish`, or `unsafeOpenAdminRoutes`.
  */
 
 import type { Connection } from './connection.js';
@@ -96,6 +99,26 @@ export type AuthorizeResult =
     }
   | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
 
+/** The admin routes, as named to `authorizePublish`. */
+export type AdminRoute = 'publish' | 'disconnect' | 'info' | 'metrics';
+
+/** What `authorizePublish` learns about an admin request. */
+export interface AuthorizePublishContext {
+  readonly route: AdminRoute;
+  /** From `Authorization: Bearer`, when present. */
+  readonly token: string | undefined;
+  readonly request: HubRequest;
+}
+
+/**
+ * The `authorizePublish` hook's answer: `true` or `{allow: true}` lets the request through;
+ * `false` is 403; `{allow: false, status, message}` answers as given.
+ */
+export type AuthorizePublishResult =
+  | boolean
+  | { readonly allow: true }
+  | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
+
 export interface CorsOptions {
   /** Allowed origins: a list, `"*"`, or a test. A page's own origin is always allowed. */
   readonly origin: readonly string[] | '*' | ((origin: string) => boolean);
@@ -111,15 +134,42 @@ export interface HandlerOptions {
   /** Decides who may open which (group, id). Runs before anything is written. */
   readonly authorize?: (context: AuthorizeContext) => AuthorizeResult | Promise<AuthorizeResult>;
   /**
-   * Built-in token auth: HS256 JWTs signed with this secret; `sub` must equal the id and
-   * `groups` must allow the group. A stream opened with a token that has `exp` ends when the
-   * token expires (disconnect reason `expired`). Ignored when `authorize` is given.
+   * Built-in token auth: HS256 JWTs signed with this secret. `sub` must equal the id; `groups`
+   * (a list, or `"*"` for any) must contain the group, and a token without `groups` joins only
+   * `jwtDefaultGroups` (none by default); `exp` is required unless `jwtRequireExp` is false;
+   * `exp` and `nbf` are checked, and a stream opened with the token ends when it expires
+   * (disconnect reason `expired`). Ignored when `authorize` is given.
    */
   readonly jwtSecret?: string;
+  /** Groups a token without a `groups` claim may join (default none: such a token gets 403). */
+  readonly jwtDefaultGroups?: readonly string[];
+  /**
+   * Refuse tokens without an `exp` claim with 401 (default true). Stream tokens travel in URLs
+   * and end up in logs; one that never expires is valid for ever.
+   */
+  readonly jwtRequireExp?: boolean;
   /** Cookie that may carry the token (default `ssehub_token`). */
   readonly tokenCookie?: string;
-  /** Requires `Authorization: Bearer <key>` on publish, disconnect, info and metrics. */
+  /**
+   * Requires `Authorization: Bearer <key>` on the admin routes (publish, disconnect, info,
+   * metrics): 401 without a key, 403 with a wrong one.
+   */
   readonly publisherKey?: string;
+  /**
+   * Decides who may use the admin routes (publish, disconnect, info, metrics). Runs after the
+   * `publisherKey` check when both are given. Either this or `publisherKey` opens the admin
+   * routes; without both (and without `unsafeOpenAdminRoutes`) they answer 403.
+   */
+  readonly authorizePublish?: (
+    context: AuthorizePublishContext,
+  ) => AuthorizePublishResult | Promise<AuthorizePublishResult>;
+  /**
+   * UNSAFE, for local development: opens the admin routes to anyone who can reach the server
+   * (anyone may broadcast, disconnect clients and read every group name) when neither
+   * `publisherKey` nor `authorizePublish` is given. Logs a warning once, when the handler is
+   * created. Has no effect when either of them is given.
+   */
+  readonly unsafeOpenAdminRoutes?: boolean;
   readonly cors?: CorsOptions;
   /** Largest publish body, bytes (default 64 KiB); larger gets 413. */
   readonly maxBodyBytes?: number;
@@ -140,6 +190,8 @@ export interface HandlerOptions {
 export type HubHandler = (request: HubRequest) => Promise<HubResponse>;
 
 const DEFAULT_NAME = /^[A-Za-z0-9_.:@~-]{1,128}$/;
+/** `application/json` and the `+json` types (`application/merge-patch+json`), with parameters. */
+const JSON_TYPE = /^[ \t]*application\/(?:json|[a-z0-9!#$&^_.-]+\+json)[ \t]*(?:;|$)/i;
 const LAST_EVENT_ID = new RegExp(`^[^\\0\\r\\n]{0,${MAX_EVENT_ID_LENGTH}}$`);
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -310,14 +362,48 @@ export function createHandler<M extends EventMap = AnyEvents>(
     return value;
   };
 
-  const publisherDenied = (request: HubRequest): PlainResponse | undefined => {
-    if (options.publisherKey === undefined) return undefined;
-    const key = bearer(request);
-    if (key === undefined)
-      return jsonError(401, 'A publisher key is required (Authorization: Bearer <key>).');
-    if (!timingSafeEqual(key, options.publisherKey))
-      return jsonError(403, 'The publisher key is wrong.');
-    return undefined;
+  const adminConfigured =
+    options.publisherKey !== undefined || options.authorizePublish !== undefined;
+  const adminOpen = !adminConfigured && options.unsafeOpenAdminRoutes === true;
+  if (adminOpen) {
+    console.warn(
+      `[ssehub] UNSAFE: unsafeOpenAdminRoutes is on. Anyone who can reach ${base}/publish, ` +
+        `${base}/disconnect, ${base}/info and ${base}/metrics may broadcast to every client, ` +
+        'disconnect any client and read every group name. Use it for local development only; ' +
+        'set publisherKey (SSE_PUBLISH_KEY) or authorizePublish instead.',
+    );
+  }
+
+  /** Undefined when the admin request may go on; otherwise the answer that refuses it. */
+  const adminDenied = async (
+    request: HubRequest,
+    route: AdminRoute,
+  ): Promise<PlainResponse | undefined> => {
+    if (adminOpen) return undefined;
+    if (!adminConfigured) {
+      return jsonError(
+        403,
+        `The admin routes (publish, disconnect, info, metrics) are closed: the server sets no ` +
+          `publisherKey (SSE_PUBLISH_KEY), no authorizePublish hook and not ` +
+          `unsafeOpenAdminRoutes (SSE_UNSAFE_OPEN_ADMIN=1, local development only).`,
+      );
+    }
+    const token = bearer(request);
+    if (options.publisherKey !== undefined) {
+      if (token === undefined)
+        return jsonError(401, 'A publisher key is required (Authorization: Bearer <key>).');
+      if (!timingSafeEqual(token, options.publisherKey))
+        return jsonError(403, 'The publisher key is wrong.');
+    }
+    if (options.authorizePublish === undefined) return undefined;
+    const decision = await options.authorizePublish({ route, token, request });
+    if (decision === true || (typeof decision === 'object' && decision.allow)) return undefined;
+    if (decision === false) return jsonError(403, 'Not allowed.');
+    const status = decision.status ?? 403;
+    return jsonError(
+      status,
+      decision.message ?? (status === 401 ? 'Unauthorized.' : 'Not allowed.'),
+    );
   };
 
   const authorize = async (context: AuthorizeContext): Promise<AuthorizeResult> => {
@@ -328,7 +414,9 @@ export function createHandler<M extends EventMap = AnyEvents>(
       return { allow: false, status: 401, message: 'A token is required.' };
     let claims: StreamClaims;
     try {
-      claims = await verifyJwt(context.token, secret);
+      claims = await verifyJwt(context.token, secret, {
+        requireExp: options.jwtRequireExp ?? true,
+      });
     } catch (error) {
       if (error instanceof JwtError) return { allow: false, status: 401, message: error.message };
       throw error;
@@ -336,12 +424,15 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (claims.sub !== context.id) {
       return { allow: false, status: 403, message: 'The token is for another client id.' };
     }
-    const groups = claims.groups ?? '*';
+    const groups = claims.groups ?? options.jwtDefaultGroups ?? [];
     if (groups !== '*' && !groups.includes(context.group)) {
       return {
         allow: false,
         status: 403,
-        message: `The token does not allow group ${context.group}.`,
+        message:
+          claims.groups === undefined
+            ? `The token has no "groups" claim, so it allows no group (${context.group} is not one of the server's default groups).`
+            : `The token does not allow group ${context.group}.`,
       };
     }
     return {
@@ -442,8 +533,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
 
   const publish = async (request: HubRequest): Promise<HubResponse> => {
     const type = request.headers.get('content-type');
-    if (type && !/^application\/json\b/i.test(type) && !/^text\/plain\b/i.test(type)) {
-      return jsonError(415, 'The body must be JSON (Content-Type: application/json).');
+    // JSON only: text/plain and the form types are what a page of any other site may POST without
+    // a CORS preflight.
+    if (!type || !JSON_TYPE.test(type)) {
+      return jsonError(
+        415,
+        `The body must be JSON (Content-Type: application/json or another +json type), got ${type ? JSON.stringify(type) : 'no Content-Type'}.`,
+      );
     }
     let text: string;
     try {
@@ -568,7 +664,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
         }
         case 'disconnect': {
           if (rest.length !== 2) break;
-          const early = route('POST') ?? publisherDenied(request);
+          const early = route('POST') ?? (await adminDenied(request, 'disconnect'));
           if (early) return early;
           const group = checkName(rest[0], 'group');
           if (typeof group !== 'string') return group;
@@ -585,13 +681,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
         }
         case 'info': {
           if (rest.length !== 0) break;
-          const early = route('GET') ?? publisherDenied(request);
+          const early = route('GET') ?? (await adminDenied(request, 'info'));
           if (early) return early;
           return json(200, { code: 200, data: hub.info() });
         }
         case 'metrics': {
           if (rest.length !== 0) break;
-          const early = route('GET') ?? publisherDenied(request);
+          const early = route('GET') ?? (await adminDenied(request, 'metrics'));
           if (early) return early;
           return {
             kind: 'response',
@@ -605,7 +701,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
         }
         case 'publish': {
           if (rest.length !== 0) break;
-          const early = route('POST') ?? publisherDenied(request);
+          const early = route('POST') ?? (await adminDenied(request, 'publish'));
           if (early) return early;
           return await publish(request);
         }

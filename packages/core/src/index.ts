@@ -33,7 +33,15 @@ export {
   type MemoryHistoryOptions,
   type ReplayResult,
 } from './history.js';
-export type { AuthorizeContext, AuthorizeResult, CorsOptions, HandlerOptions } from './http.js';
+export type {
+  AdminRoute,
+  AuthorizeContext,
+  AuthorizePublishContext,
+  AuthorizePublishResult,
+  AuthorizeResult,
+  CorsOptions,
+  HandlerOptions,
+} from './http.js';
 export {
   Hub,
   type HubCounters,

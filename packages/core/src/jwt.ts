@@ -9,11 +9,15 @@
 export interface StreamClaims {
   /** The client id this token may open. */
   sub: string;
-  /** Groups this token may join: a list, or `"*"` for any. */
+  /**
+   * Groups this token may join: a list, or `"*"` for any. Without it the handler admits to no
+   * group (only its `jwtDefaultGroups`, if set).
+   */
   groups?: readonly string[] | '*';
   /**
-   * Expiry, seconds since the epoch. Checked when a stream opens, and a stream opened with the
-   * token ends at that time (disconnect reason `expired`).
+   * Expiry, seconds since the epoch. The handler requires it unless `jwtRequireExp` is false;
+   * it is checked when a stream opens, and a stream opened with the token ends at that time
+   * (disconnect reason `expired`).
    */
   exp?: number;
   /** Not valid before, seconds since the epoch. */
@@ -113,11 +117,15 @@ export async function signJwt(
   return `${head}.${payload}.${base64UrlEncode(new Uint8Array(signature))}`;
 }
 
-/** Verifies an HS256 JWT and its time claims; resolves with the claims or rejects with `JwtError`. */
+/**
+ * Verifies an HS256 JWT and its time claims; resolves with the claims or rejects with `JwtError`.
+ * `requireExp` refuses a token without `exp` (reason `claims`); the handler sets it unless
+ * `jwtRequireExp` is false.
+ */
 export async function verifyJwt(
   token: string,
   secret: string,
-  options: { now?: number; clockToleranceSec?: number } = {},
+  options: { now?: number; clockToleranceSec?: number; requireExp?: boolean } = {},
 ): Promise<StreamClaims> {
   if (typeof token !== 'string' || token.length > 8192)
     throw new JwtError('malformed', 'The token is not a JWT.');
@@ -134,6 +142,12 @@ export async function verifyJwt(
   );
   if (!valid) throw new JwtError('signature', 'The token signature is invalid.');
   const claims = parseJson(payload);
+  if (options.requireExp && claims.exp === undefined) {
+    throw new JwtError(
+      'claims',
+      'The token has no expiry (exp); this server requires one. Sign tokens with an exp claim.',
+    );
+  }
   const now = Math.floor((options.now ?? Date.now()) / 1000);
   const tolerance = options.clockToleranceSec ?? 0;
   if (
