@@ -323,7 +323,10 @@ describe('auth', () => {
   it('the admin routes are closed (403) without publisherKey, authorizePublish or the unsafe opt-in; streams still open', async () => {
     const t = setup({});
     for (const [method, url] of adminRoutes) {
-      for (const headers of [{}, { authorization: 'Bearer anything' }]) {
+      for (const headers of [{}, { authorization: 'Bearer anything' }] as Record<
+        string,
+        string
+      >[]) {
         const res = await t.json(method, url, {
           headers: { 'content-type': 'application/json', ...headers },
           body: '{"data":1}',
