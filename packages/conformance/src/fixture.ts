@@ -45,7 +45,9 @@ export const CHECKS = [
   'token-expiry',
   'cors',
   'errors',
+  'json-only',
   'head-options',
+  'closed-defaults',
   'quiet-stream',
   'shutdown',
 ] as const;

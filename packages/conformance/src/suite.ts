@@ -23,6 +23,8 @@ import { type Check, type Fixture, type RunningFixture, startFixture } from './f
 // ---------------------------------------------------------------- server handle
 
 const BASE = '/api/v1/sse';
+/** The publisher key every group's instance gets (`SSE_PUBLISH_KEY`) unless the group says otherwise. */
+const ADMIN_KEY = 'conformance-key';
 
 interface Answer {
   readonly status: number;
@@ -35,13 +37,22 @@ interface Answer {
 /** A started fixture and the calls the tests make on it. */
 class Server {
   running!: RunningFixture;
+  /** Sent as `Authorization: Bearer` by `request` unless the request sets its own. */
+  adminKey: string | undefined = ADMIN_KEY;
 
   get url(): string {
     return `${this.running.origin}${BASE}`;
   }
 
-  async request(path: string, init: RequestInit = {}): Promise<Answer> {
-    const response = await fetch(`${this.url}${path}`, init);
+  /** A request with the publisher key, unless `init` sets `authorization` or `key` is null. */
+  async request(
+    path: string,
+    init: RequestInit = {},
+    key: string | null | undefined = this.adminKey,
+  ): Promise<Answer> {
+    const headers = new Headers(init.headers);
+    if (key != null && !headers.has('authorization')) headers.set('authorization', `Bearer ${key}`);
+    const response = await fetch(`${this.url}${path}`, { ...init, headers });
     const text = await response.text();
     let json: unknown;
     try {
@@ -140,9 +151,11 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
     const active = checks.some((c) => !skipped.has(c));
     describe.skipIf(!active)(title, () => {
       const server = new Server();
+      const settings = { SSE_PUBLISH_KEY: ADMIN_KEY, ...env };
+      server.adminKey = settings.SSE_PUBLISH_KEY || undefined;
       beforeAll(async () => {
         current = server;
-        server.running = await startFixture(fixture, env);
+        server.running = await startFixture(fixture, settings);
       }, 240_000);
       beforeEach(() => {
         current = server;
@@ -161,7 +174,10 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
     const quiet = { server: new Server(), stream: undefined as RawStream | undefined, since: 0 };
     if (!skipped.has('quiet-stream')) {
       beforeAll(async () => {
-        quiet.server.running = await startFixture(fixture, { SSE_HEARTBEAT_MS: '600000' });
+        quiet.server.running = await startFixture(fixture, {
+          SSE_HEARTBEAT_MS: '600000',
+          SSE_PUBLISH_KEY: ADMIN_KEY,
+        });
         quiet.stream = await quiet.server.stream('/stream/quiet/a');
         await quiet.stream.next(isConnected, 'connected');
         quiet.since = Date.now();
@@ -188,6 +204,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
         'info-metrics',
         'client-abort',
         'errors',
+        'json-only',
         'head-options',
       ],
       { SSE_HEARTBEAT_MS: '300', SSE_RETRY_MS: '250', SSE_MAX_BODY: '4096' },
@@ -534,6 +551,60 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
           expect(await server.send({ group: 'nobody', data: 'ok' })).toBe(0);
         });
 
+        check(
+          'json-only',
+          'publish takes JSON only: text/plain, forms and no Content-Type get 415; +json types are accepted',
+          async () => {
+            const stream = await server.stream('/stream/json/a');
+            try {
+              await stream.next(isConnected, 'connected');
+              // What a page of another site can POST without a CORS preflight, and no type at all.
+              for (const type of [
+                'text/plain',
+                'text/plain;charset=UTF-8',
+                'application/x-www-form-urlencoded',
+                'multipart/form-data; boundary=x',
+                undefined,
+              ]) {
+                const body = new TextEncoder().encode(
+                  JSON.stringify({ group: 'json', event: 'refused', data: String(type) }),
+                );
+                const answer = await server.request('/publish', {
+                  method: 'POST',
+                  // A Uint8Array body makes fetch send no Content-Type of its own.
+                  headers: type === undefined ? {} : { 'content-type': type },
+                  body,
+                });
+                expect(answer.status, String(type)).toBe(415);
+                expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+                expect(answer.json).toMatchObject({ code: 415, error: 'unsupported_media_type' });
+              }
+              for (const type of [
+                'application/merge-patch+json',
+                'application/json; charset=utf-8',
+              ]) {
+                expect(
+                  await server.send(
+                    { group: 'json', event: 'ok', data: type },
+                    { 'content-type': type },
+                  ),
+                ).toBe(1);
+              }
+              await stream.next(
+                (e) => e.event === 'ok' && e.data === 'application/json; charset=utf-8',
+                'the two accepted events',
+              );
+              expect(stream.events.filter((e) => e.event === 'refused')).toEqual([]);
+              expect(stream.events.filter((e) => e.event === 'ok').map((e) => e.data)).toEqual([
+                'application/merge-patch+json',
+                'application/json; charset=utf-8',
+              ]);
+            } finally {
+              stream.close();
+            }
+          },
+        );
+
         check('head-options', 'HEAD opens no stream; OPTIONS lists the methods', async () => {
           const opened = (await server.info()).counters.connectionsOpened;
           const head = await server.request('/stream/head/a', { method: 'HEAD' });
@@ -709,7 +780,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
     );
 
     const secret = 'conformance-secret';
-    const key = 'conformance-key';
+    const key = ADMIN_KEY;
     group(
       'auth',
       ['auth', 'publisher-key', 'token-expiry'],
@@ -737,7 +808,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
             await refused('/stream/room/alice', 401);
             await refused('/stream/room/alice?token=not-a-jwt', 401);
             await refused(
-              `/stream/room/alice?token=${await signJwt({ sub: 'alice' }, 'other')}`,
+              `/stream/room/alice?token=${await signJwt({ sub: 'alice', groups: '*' }, 'other', { expiresIn: 60 })}`,
               401,
             );
             await refused(
@@ -804,7 +875,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
             ];
             for (const [path, init] of routes) {
               const headers = (init.headers ?? {}) as Record<string, string>;
-              const none = await server.request(path, init);
+              const none = await server.request(path, init, null);
               expect(none.status, `${path} without a key`).toBe(401);
               expect(none.json).toMatchObject({ code: 401 });
               const wrong = await server.request(path, {
@@ -819,7 +890,9 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
               });
               expect(right.status, `${path} with the key`).toBe(200);
             }
-            const token = await signJwt({ sub: 'carol' }, secret);
+            const token = await signJwt({ sub: 'carol', groups: ['room'] }, secret, {
+              expiresIn: 60,
+            });
             const stream = await server.stream(`/stream/room/carol?token=${token}`);
             try {
               await stream.next(isConnected, 'connected');
@@ -876,6 +949,74 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
             }
           },
           20_000,
+        );
+      },
+    );
+
+    group(
+      'closed defaults (no SSE_PUBLISH_KEY)',
+      ['closed-defaults'],
+      { SSE_PUBLISH_KEY: '', SSE_SECRET: secret, SSE_HEARTBEAT_MS: '60000' },
+      (server) => {
+        check(
+          'closed-defaults',
+          'without a publisher key the admin routes answer 403; tokens without groups or exp are refused',
+          async () => {
+            const routes: [string, RequestInit][] = [
+              [
+                '/publish',
+                {
+                  method: 'POST',
+                  body: JSON.stringify({ data: 'broadcast by anyone' }),
+                  headers: { 'content-type': 'application/json' },
+                },
+              ],
+              ['/disconnect/room/alice', { method: 'POST' }],
+              ['/info', {}],
+              ['/metrics', {}],
+            ];
+            const valid = await signJwt({ sub: 'alice', groups: ['room'] }, secret, {
+              expiresIn: 60,
+            });
+            const open = await server.stream(`/stream/room/alice?token=${valid}`);
+            try {
+              // The stream route keeps working.
+              expect(open.status).toBe(200);
+              await open.next(isConnected, 'connected');
+              for (const [path, init] of routes) {
+                for (const key of [null, 'guess', ADMIN_KEY]) {
+                  const answer = await server.request(path, init, key);
+                  expect(answer.status, `${path} with key ${key}`).toBe(403);
+                  expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+                  expect(answer.json).toMatchObject({ code: 403, error: 'forbidden' });
+                  expect(answer.json.message).toMatch(/SSE_PUBLISH_KEY/);
+                }
+              }
+              // Nothing reached the stream, and it was not kicked.
+              await new Promise((resolve) => setTimeout(resolve, 300));
+              expect(open.ended).toBe(false);
+              expect(open.events.filter((e) => !isConnected(e))).toEqual([]);
+            } finally {
+              open.close();
+            }
+
+            // Tokens: no "groups" claim admits to no group; no "exp" is refused.
+            const noGroups = await signJwt({ sub: 'alice' }, secret, { expiresIn: 60 });
+            for (const group of ['room', 'lobby', 'admins']) {
+              const refused = await server.stream(`/stream/${group}/alice?token=${noGroups}`);
+              refused.close();
+              expect(refused.status, `no groups claim, group ${group}`).toBe(403);
+              expect(JSON.parse(refused.body)).toMatchObject({ code: 403 });
+            }
+            const noExp = await signJwt({ sub: 'alice', groups: '*' }, secret);
+            const forever = await server.stream(`/stream/room/alice?token=${noExp}`);
+            forever.close();
+            expect(forever.status).toBe(401);
+            expect(JSON.parse(forever.body)).toMatchObject({
+              code: 401,
+              message: expect.stringMatching(/exp/),
+            });
+          },
         );
       },
     );
