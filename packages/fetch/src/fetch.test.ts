@@ -112,7 +112,7 @@ describe('request conversion', () => {
 
   it('publishes a JSON body to a connected stream', async () => {
     const hub = newHub();
-    const handle = sseHandler(hub);
+    const handle = sseHandler(hub, { publisherKey: 'k' });
     const response = await handle(new Request(`${BASE}/stream/g/u`));
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
@@ -122,7 +122,7 @@ describe('request conversion', () => {
     const published = await handle(
       new Request(`${BASE}/publish`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
         body: JSON.stringify({ group: 'g', id: 'u', event: 'note', data: { n: 1 } }),
       }),
     );
@@ -233,11 +233,11 @@ describe('body limit', () => {
   });
 
   it('answers 413 on publish past maxBodyBytes', async () => {
-    const handle = sseHandler(newHub(), { maxBodyBytes: 16 });
+    const handle = sseHandler(newHub(), { maxBodyBytes: 16, publisherKey: 'k' });
     const response = await handle(
       new Request(`${BASE}/publish`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
         body: JSON.stringify({ data: 'x'.repeat(100) }),
       }),
     );

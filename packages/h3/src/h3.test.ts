@@ -103,9 +103,11 @@ describe('on node:http (serve from h3): the node path', () => {
 
   it('mounts as a route on /api/v1/sse/**', async () => {
     const hub = newHub();
-    const app = new H3().all('/api/v1/sse/**', sseHandler(hub));
+    const app = new H3().all('/api/v1/sse/**', sseHandler(hub, { publisherKey: 'k' }));
     const origin = await listen(app);
-    const info = await fetch(`${origin}/api/v1/sse/info`);
+    const info = await fetch(`${origin}/api/v1/sse/info`, {
+      headers: { authorization: 'Bearer k' },
+    });
     expect(((await info.json()) as { code: number }).code).toBe(200);
     const stream = open(`${origin}/api/v1/sse/stream?group=g&id=u`);
     expect((await stream.response).statusCode).toBe(200);
@@ -119,7 +121,7 @@ describe('on node:http (serve from h3): the node path', () => {
       .use((event) => {
         event.res.headers.set('x-upstream', 'yes');
       })
-      .use(sseHandler(hub));
+      .use(sseHandler(hub, { publisherKey: 'k' }));
     const origin = await listen(app);
     const stream = open(`${origin}/api/v1/sse/stream/g/u`);
     const res = await stream.response;
@@ -129,7 +131,7 @@ describe('on node:http (serve from h3): the node path', () => {
     await until(() => stream.text().includes('event: connected'), 'connected');
     const published = await fetch(`${origin}/api/v1/sse/publish`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
       body: JSON.stringify({ group: 'g', id: 'u', event: 'live', data: 1 }),
     });
     expect(await published.json()).toEqual({ code: 200, data: { delivered: 1 } });
@@ -214,10 +216,12 @@ describe('on node:http (serve from h3): the node path', () => {
   });
 
   it('answers 413 past maxBodyBytes', async () => {
-    const origin = await listen(new H3().use(sseHandler(newHub(), { maxBodyBytes: 64 })));
+    const origin = await listen(
+      new H3().use(sseHandler(newHub(), { maxBodyBytes: 64, publisherKey: 'k' })),
+    );
     const response = await fetch(`${origin}/api/v1/sse/publish`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
       body: JSON.stringify({ data: 'x'.repeat(1000) }),
     });
     expect(response.status).toBe(413);

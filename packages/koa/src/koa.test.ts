@@ -118,10 +118,13 @@ describe('@ssehub/koa', () => {
     const hub = newHub();
     const app = new Koa();
     app.use(compress({ threshold: 0 }));
-    app.use(sseHandler(hub));
+    app.use(sseHandler(hub, { publisherKey: 'k' }));
     const origin = await listen(app);
     // JSON answers do go through koa-compress...
-    const info = open(`${origin}/api/v1/sse/info`, { 'accept-encoding': 'gzip' });
+    const info = open(`${origin}/api/v1/sse/info`, {
+      'accept-encoding': 'gzip',
+      authorization: 'Bearer k',
+    });
     const infoRes = await info.response;
     await until(info.ended, 'the info body');
     expect(infoRes.headers['content-encoding']).toBe('gzip');
@@ -141,12 +144,13 @@ describe('@ssehub/koa', () => {
   it('enforces the body limit while reading, and closes the connection after a 413', async () => {
     const hub = newHub();
     const app = new Koa();
-    app.use(sseHandler(hub, { maxBodyBytes: 1024 }));
+    app.use(sseHandler(hub, { maxBodyBytes: 1024, publisherKey: 'k' }));
     const origin = await listen(app);
     const request = open(
       `${origin}/api/v1/sse/publish`,
       {
         'content-type': 'application/json',
+        authorization: 'Bearer k',
         'transfer-encoding': 'chunked',
       },
       'POST',
@@ -158,7 +162,7 @@ describe('@ssehub/koa', () => {
     request.request.destroy();
     const ok = await fetch(`${origin}/api/v1/sse/publish`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
       body: JSON.stringify({ data: 'small' }),
     });
     expect(await ok.json()).toEqual({ code: 200, data: { delivered: 0 } });
@@ -173,13 +177,13 @@ describe('@ssehub/koa', () => {
       (ctx.request as unknown as { body: unknown }).body = { group: 'g', data: 1 };
       await next();
     });
-    app.use(sseHandler(hub));
+    app.use(sseHandler(hub, { publisherKey: 'k' }));
     const origin = await listen(app);
     const stream = open(`${origin}/api/v1/sse/stream/g/u`);
     await stream.response;
     const published = await fetch(`${origin}/api/v1/sse/publish`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
       body: '{"ignored": true}',
     });
     expect(await published.json()).toEqual({ code: 200, data: { delivered: 1 } });
@@ -263,10 +267,12 @@ describe('@ssehub/koa', () => {
     const hub = newHub();
     const app = new Koa();
     const router = new Router();
-    router.all('/api/v1/sse/{*path}', sseHandler(hub));
+    router.all('/api/v1/sse/{*path}', sseHandler(hub, { publisherKey: 'k' }));
     app.use(router.routes());
     const origin = await listen(app);
-    const info = await fetch(`${origin}/api/v1/sse/info`);
+    const info = await fetch(`${origin}/api/v1/sse/info`, {
+      headers: { authorization: 'Bearer k' },
+    });
     expect(((await info.json()) as { code: number }).code).toBe(200);
   });
 });

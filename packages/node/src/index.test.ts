@@ -56,11 +56,11 @@ describe('sseHandler on node:http', () => {
   });
 
   test('error statuses are JSON: 400, 404, 405, 413 (declared and streamed bodies)', async () => {
-    const { hub, url } = await start({}, { maxBodyBytes: 1024 });
+    const { hub, url } = await start({}, { maxBodyBytes: 1024, publisherKey: 'k' });
     const post = (body: BodyInit, headers: Record<string, string> = {}) =>
       call(`${url}/publish`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k', ...headers },
         body,
       });
     expect((await post('{nope')).status).toBe(400);
@@ -78,6 +78,7 @@ describe('sseHandler on node:http', () => {
         });
         req.on('error', reject);
         req.setHeader('content-type', 'application/json');
+        req.setHeader('authorization', 'Bearer k');
         req.write(`{"data":"${'y'.repeat(4000)}`);
         req.end('"}');
       },
