@@ -9,12 +9,15 @@
  * | `POST /demo/token {group, id}` | signs a stream token when `SSE_SECRET` is set (demo only!) |
  * | `POST /demo/task {group, id}` | a simulated task that sends `task_progress` 0 → 100 % to that user |
  * | `GET /demo/presence?group=` | who is online in a group |
- * | `/demo/admin/{publish, info, disconnect/:group/:id}` | the admin routes, with `SSE_PUBLISH_KEY` added server-side |
+ * | `/demo/admin/{publish, info, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
  * | `GET /`, `/app.js`, ... and `/lib/client/*` | the page, and `@ssehub/client`'s ESM build |
  *
+ * The admin routes need a publisher key: `SSE_PUBLISH_KEY`, or else a random one the demo makes at
+ * start and keeps on the server (the page never sees it; `{base}/publish` without it is refused).
  * The admin proxy makes publishing open to anyone who can load the page: right for a demo on
  * localhost, wrong for anything else.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -84,7 +87,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
   const config = configFromEnv(env);
   const base = (config.handler.base ?? '/api/v1/sse').replace(/\/+$/, '');
   const secret = config.handler.jwtSecret;
-  const publisherKey = config.handler.publisherKey;
+  // The reference admin routes are closed without a key: with none configured, the demo makes one
+  // that only its own admin proxy knows.
+  const publisherKey = config.handler.publisherKey ?? randomBytes(32).toString('base64url');
   const taskStepMs = options.taskStepMs ?? 150;
 
   const report = (error: unknown, context: string) =>
@@ -126,7 +131,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
     },
     onError: report,
   });
-  const sse = sseHandler(hub, config.handler);
+  const sse = sseHandler(hub, { ...config.handler, publisherKey });
   backplane?.report(hub);
   const ready = backplane ? backplane.ready() : Promise.resolve();
 
@@ -257,8 +262,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
     if (admin) {
       // Into the reference route, with the publisher key the browser never sees.
       req.url = `${base}${admin[1]}${url.search}`;
-      if (publisherKey !== undefined) req.headers.authorization = `Bearer ${publisherKey}`;
-      else delete req.headers.authorization;
+      req.headers.authorization = `Bearer ${publisherKey}`;
       sse(req, res);
       return;
     }
@@ -267,7 +271,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
       const body: DemoConfig = {
         base,
         tokenRequired: secret !== undefined,
-        publisherKey: publisherKey !== undefined,
+        publisherKey: true,
       };
       return json(res, 200, body);
     }

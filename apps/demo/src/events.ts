@@ -103,6 +103,9 @@ export interface DemoConfig {
   base: string;
   /** Streams need a token (`SSE_SECRET` is set): get one from `POST /demo/token`. */
   tokenRequired: boolean;
-  /** Admin routes need the publisher key (`SSE_PUBLISH_KEY`); the demo adds it server-side. */
+  /**
+   * Admin routes need the publisher key (always: `SSE_PUBLISH_KEY`, or one the demo made at start);
+   * the demo's `/demo/admin/*` proxy adds it server-side.
+   */
   publisherKey: boolean;
 }

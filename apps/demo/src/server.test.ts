@@ -69,10 +69,21 @@ describe('the demo server, open (no SSE_* variables)', () => {
     expect((await fetch(`${demo.url}/%2e%2e/src/demo.ts`)).status).toBe(404);
   });
 
-  test('the config says nothing is required', async () => {
+  test('the config says no token is required; the admin routes use a key the demo made', async () => {
     const config = await (await fetch(`${demo.url}/demo/config`)).json();
-    expect(config).toEqual({ base: '/api/v1/sse', tokenRequired: false, publisherKey: false });
+    expect(config).toEqual({ base: '/api/v1/sse', tokenRequired: false, publisherKey: true });
     expect((await post(`${demo.url}/demo/token`, { group: 'g', id: 'a' })).status).toBe(404);
+    // The reference admin routes are not open: only the demo's proxy knows the key.
+    const body = { event: 'system', data: { message: 'hello' } };
+    expect((await post(`${demo.url}/api/v1/sse/publish`, body)).status).toBe(401);
+    expect((await fetch(`${demo.url}/api/v1/sse/info`)).status).toBe(401);
+    expect(
+      (await post(`${demo.url}/api/v1/sse/publish`, body, { authorization: 'Bearer guess' }))
+        .status,
+    ).toBe(403);
+    const published = await post(`${demo.url}/demo/admin/publish`, body);
+    expect(await published.json()).toMatchObject({ code: 200 });
+    expect((await fetch(`${demo.url}/demo/admin/info`)).status).toBe(200);
   });
 
   test('a task sends task_progress from 0 to 100 % to its user', async () => {
@@ -182,7 +193,7 @@ describe('the demo server at SIGTERM', () => {
     const events = 300;
     const pad = 'p'.repeat(32 * 1024);
     for (let k = 0; k < events; k++) {
-      const response = await post(`${demo.url}/api/v1/sse/publish`, {
+      const response = await post(`${demo.url}/demo/admin/publish`, {
         group: 'team',
         event: 'burst',
         data: `${k} ${pad}`,
