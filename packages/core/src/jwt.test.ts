@@ -93,6 +93,16 @@ describe('HS256 JWT', () => {
     );
   });
 
+  it('requires exp when asked, and numeric time claims', async () => {
+    const forever = await signJwt({ sub: 'a', groups: '*' }, secret);
+    expect(await reason(verifyJwt(forever, secret))).toBe('accepted');
+    expect(await reason(verifyJwt(forever, secret, { requireExp: true }))).toBe('claims');
+    const expiring = await signJwt({ sub: 'a' }, secret, { expiresIn: 60 });
+    expect(await reason(verifyJwt(expiring, secret, { requireExp: true }))).toBe('accepted');
+    const stringExp = await signJwt({ sub: 'a', exp: '9999999999' as never }, secret);
+    await expect(verifyJwt(stringExp, secret)).rejects.toThrow(/"exp" must be a number/);
+  });
+
   it('base64url round-trips bytes', () => {
     const bytes = new Uint8Array([0, 255, 62, 63, 251, 1]);
     expect(base64UrlDecode(base64UrlEncode(bytes))).toEqual(bytes);

@@ -150,16 +150,14 @@ export async function verifyJwt(
   }
   const now = Math.floor((options.now ?? Date.now()) / 1000);
   const tolerance = options.clockToleranceSec ?? 0;
-  if (
-    claims.exp !== undefined &&
-    (typeof claims.exp !== 'number' || now >= claims.exp + tolerance)
-  ) {
+  for (const name of ['exp', 'nbf'] as const) {
+    if (claims[name] !== undefined && typeof claims[name] !== 'number')
+      throw new JwtError('claims', `The token claim "${name}" must be a number (seconds).`);
+  }
+  if (claims.exp !== undefined && now >= (claims.exp as number) + tolerance) {
     throw new JwtError('expired', 'The token has expired.');
   }
-  if (
-    claims.nbf !== undefined &&
-    (typeof claims.nbf !== 'number' || now < claims.nbf - tolerance)
-  ) {
+  if (claims.nbf !== undefined && now < (claims.nbf as number) - tolerance) {
     throw new JwtError('not-yet-valid', 'The token is not valid yet.');
   }
   if (typeof claims.sub !== 'string')

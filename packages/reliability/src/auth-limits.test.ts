@@ -26,6 +26,107 @@ const b64 = (value: unknown) =>
   Buffer.from(enc.encode(JSON.stringify(value))).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 
+describe('closed defaults (apps/node started with no SSE_* variable)', () => {
+  const admin = [
+    ['POST', `${BASE}/publish`, '{"data":"broadcast by anyone"}'],
+    ['POST', `${BASE}/disconnect/team/alice`, undefined],
+    ['GET', `${BASE}/info`, undefined],
+    ['GET', `${BASE}/metrics`, undefined],
+  ] as const;
+  const send = (
+    port: number,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ) => rawRequest(port, formatRequest(method, path, headers, body));
+  /** A cross-site "simple" request: no preflight, so a page of any site can make it. */
+  const crossSite = (port: number, type: string) =>
+    send(
+      port,
+      'POST',
+      `${BASE}/publish`,
+      { Origin: 'https://evil.example', 'Content-Type': type },
+      '{"data":"cross-site broadcast"}',
+    );
+
+  test('the admin routes refuse anyone; streams still open', async () => {
+    const server = await startApp('node', { env: { SSE_PUBLISH_KEY: '' } });
+    try {
+      const watcher = openSse(server.port, `${BASE}/stream/team/alice`);
+      await watcher.waitFor(() => watcher.events.length > 0, 10_000, 'connected');
+      const seen: string[] = [];
+      for (const [method, path, body] of admin) {
+        for (const headers of [
+          { 'Content-Type': 'application/json' },
+          { 'Content-Type': 'application/json', Authorization: 'Bearer guessed-key' },
+        ] as Record<string, string>[]) {
+          const answer = await send(server.port, method, path, headers, body);
+          expect(answer.status, `${method} ${path}`).toBe(403);
+          expect(JSON.parse(answer.body)).toMatchObject({ code: 403, error: 'forbidden' });
+        }
+        seen.push(`${method} ${path.slice(BASE.length)} -> 403`);
+      }
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+        expect((await crossSite(server.port, type)).status).toBe(403);
+      }
+      // Nothing was delivered and the watcher was not kicked.
+      expect(watcher.events.map((e) => e.event)).toEqual(['connected']);
+      expect(watcher.closed).toBe(false);
+      watcher.end();
+      report('closed defaults', seen.join(', '), {
+        message: (
+          JSON.parse((await send(server.port, 'GET', `${BASE}/info`, {})).body) as {
+            message: string;
+          }
+        ).message,
+      });
+    } finally {
+      await server.kill();
+    }
+  });
+
+  test('SSE_UNSAFE_OPEN_ADMIN=1 opens them with one warning; a cross-site text/plain publish still gets 415', async () => {
+    const server = await startApp('node', {
+      env: { SSE_PUBLISH_KEY: '', SSE_UNSAFE_OPEN_ADMIN: '1' },
+    });
+    try {
+      const watcher = openSse(server.port, `${BASE}/stream/team/alice`);
+      await watcher.waitFor(() => watcher.events.length > 0, 10_000, 'connected');
+      const statuses: Record<string, number> = {};
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data',
+      ]) {
+        const answer = await crossSite(server.port, type);
+        expect(answer.status, type).toBe(415);
+        statuses[type] = answer.status;
+      }
+      const noType = await send(server.port, 'POST', `${BASE}/publish`, {}, '{"data":1}');
+      expect(noType.status).toBe(415);
+      statuses['no Content-Type'] = noType.status;
+      const json = await postJson(server.port, `${BASE}/publish`, { data: 'local dev' });
+      expect(json.status).toBe(200);
+      await watcher.waitFor(
+        () => watcher.events.some((e) => e.data === 'local dev'),
+        5_000,
+        'the JSON publish',
+      );
+      expect(watcher.events.filter((e) => e.data.includes('cross-site'))).toEqual([]);
+      watcher.end();
+      const warnings = server.output().match(/UNSAFE: unsafeOpenAdminRoutes/g) ?? [];
+      expect(warnings).toHaveLength(1);
+      report('unsafe open admin', 'one warning at start; cross-site simple requests refused', {
+        ...statuses,
+        'application/json': json.status,
+      });
+    } finally {
+      await server.kill();
+    }
+  });
+});
+
 describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', () => {
   let server: ServerProcess;
   beforeAll(async () => {
@@ -46,36 +147,64 @@ describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', 
   });
 
   test.each<[string, () => Promise<string | undefined>, number[]]>([
-    ['token for another id', () => signJwt({ sub: 'mallory' }, SECRET, { expiresIn: 60 }), [403]],
+    [
+      'token for another id',
+      () => signJwt({ sub: 'mallory', groups: ['team'] }, SECRET, { expiresIn: 60 }),
+      [403],
+    ],
     [
       'token for another group',
       () => signJwt({ sub: 'alice', groups: ['other'] }, SECRET, { expiresIn: 60 }),
       [403],
     ],
-    ['expired token', () => signJwt({ sub: 'alice', exp: now() - 5 }, SECRET), [401]],
-    ['token not yet valid', () => signJwt({ sub: 'alice', nbf: now() + 600 }, SECRET), [401]],
+    [
+      'expired token',
+      () => signJwt({ sub: 'alice', groups: ['team'], exp: now() - 5 }, SECRET),
+      [401],
+    ],
+    [
+      'token not yet valid',
+      () => signJwt({ sub: 'alice', groups: ['team'], nbf: now() + 600, exp: now() + 900 }, SECRET),
+      [401],
+    ],
+    [
+      'token without groups (admits to no group)',
+      () => signJwt({ sub: 'alice' }, SECRET, { expiresIn: 60 }),
+      [403],
+    ],
+    [
+      'token without exp (valid for ever)',
+      () => signJwt({ sub: 'alice', groups: ['team'] }, SECRET),
+      [401],
+    ],
     [
       'bad signature (other secret)',
-      () => signJwt({ sub: 'alice' }, 'another-secret-entirely', { expiresIn: 60 }),
+      () =>
+        signJwt({ sub: 'alice', groups: ['team'] }, 'another-secret-entirely', { expiresIn: 60 }),
       [401],
     ],
     [
       'bad signature (payload edited after signing)',
       async () => {
-        const [h, , s] = (await signJwt({ sub: 'bob' }, SECRET, { expiresIn: 60 })).split('.');
-        return `${h}.${b64({ sub: 'alice', exp: now() + 60 })}.${s}`;
+        const [h, , s] = (
+          await signJwt({ sub: 'bob', groups: ['team'] }, SECRET, { expiresIn: 60 })
+        ).split('.');
+        return `${h}.${b64({ sub: 'alice', groups: ['team'], exp: now() + 60 })}.${s}`;
       },
       [401],
     ],
     [
       'alg swap to none, empty signature',
-      async () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice' })}.`,
+      async () =>
+        `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', groups: ['team'], exp: now() + 60 })}.`,
       [401],
     ],
     [
       'alg swap to HS512 with a valid HS256 signature',
       async () => {
-        const [, p, s] = (await signJwt({ sub: 'alice' }, SECRET, { expiresIn: 60 })).split('.');
+        const [, p, s] = (
+          await signJwt({ sub: 'alice', groups: ['team'] }, SECRET, { expiresIn: 60 })
+        ).split('.');
         return `${b64({ alg: 'HS512', typ: 'JWT' })}.${p}.${s}`;
       },
       [401],
@@ -83,7 +212,9 @@ describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', 
     [
       'alg swap to RS256',
       async () => {
-        const [, p, s] = (await signJwt({ sub: 'alice' }, SECRET, { expiresIn: 60 })).split('.');
+        const [, p, s] = (
+          await signJwt({ sub: 'alice', groups: ['team'] }, SECRET, { expiresIn: 60 })
+        ).split('.');
         return `${b64({ alg: 'RS256', typ: 'JWT' })}.${p}.${s}`;
       },
       [401],
@@ -153,7 +284,7 @@ describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', 
   });
 
   test('CORS refuses unknown origins and allows the configured one', async () => {
-    const token = await signJwt({ sub: 'alice' }, SECRET, { expiresIn: 60 });
+    const token = await signJwt({ sub: 'alice', groups: ['team'] }, SECRET, { expiresIn: 60 });
     const evil = await stream(`${BASE}/stream/team/alice?token=${token}`, {
       Origin: 'https://evil.example',
     });

@@ -8,7 +8,7 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openSse, postJson, type SseClient } from './harness/http.js';
-import { type ServerProcess, startFixture } from './harness/processes.js';
+import { ADMIN, type ServerProcess, startFixture } from './harness/processes.js';
 import { type RedisHandle, startRedis } from './harness/redis.js';
 import { report, sleep, until } from './harness/report.js';
 
@@ -53,11 +53,12 @@ describe('two nodes over @ssehub/redis', () => {
     const publisher = (async () => {
       for (let n = 0; !stop && n < 100_000; n++) {
         const target = aAlive && n % 2 === 0 ? a : b;
-        const response = await postJson(target.port, `${BASE}/publish`, {
-          group: 'room',
-          event: 'seq',
-          data: String(n),
-        });
+        const response = await postJson(
+          target.port,
+          `${BASE}/publish`,
+          { group: 'room', event: 'seq', data: String(n) },
+          ADMIN,
+        );
         if (response.status === 200) acked.push(n);
         else refused++;
         await sleep(3);
@@ -88,11 +89,12 @@ describe('two nodes over @ssehub/redis', () => {
     const exited = await exit;
 
     // A marker through B: once everyone has it, everyone has everything before it.
-    const marker = await postJson(b.port, `${BASE}/publish`, {
-      group: 'room',
-      event: 'seq',
-      data: 'end',
-    });
+    const marker = await postJson(
+      b.port,
+      `${BASE}/publish`,
+      { group: 'room', event: 'seq', data: 'end' },
+      ADMIN,
+    );
     expect(marker.status).toBe(200);
     const ends = (c: SseClient) => c.events.some((e) => e.data === 'end');
     await until(

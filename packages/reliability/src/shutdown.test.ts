@@ -11,7 +11,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { formatRequest, openSse, postJson, rawRequest, type SseClient } from './harness/http.js';
-import { demoAvailable, startApp } from './harness/processes.js';
+import { ADMIN, demoAvailable, startApp } from './harness/processes.js';
 import { report, sleep, until } from './harness/report.js';
 
 const BASE = '/api/v1/sse';
@@ -49,11 +49,12 @@ async function shutdownWhileQueued(app: 'node' | 'demo', resumeAfterMs: number) 
       const batch = [];
       for (let k = n; k < Math.min(EVENTS, n + 20); k++)
         batch.push(
-          postJson(server.port, `${BASE}/publish`, {
-            group: 'team',
-            event: 'burst',
-            data: `${k} ${PAD}`,
-          }),
+          postJson(
+            server.port,
+            `${BASE}/publish`,
+            { group: 'team', event: 'burst', data: `${k} ${PAD}` },
+            ADMIN,
+          ),
         );
       for (const response of await Promise.all(batch)) expect(response.status).toBe(200);
     }

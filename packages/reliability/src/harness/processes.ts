@@ -69,10 +69,17 @@ $ENV{LISTEN_FD} = fileno($s);
 exec { $ARGV[0] } @ARGV or die "exec: $!";
 `;
 
+/**
+ * The publisher key every fixture and app is started with (`SSE_PUBLISH_KEY`; the admin routes
+ * are closed without one) unless `env` sets its own, and the header that carries it.
+ */
+export const ADMIN_KEY = 'reliability-publisher-key';
+export const ADMIN = { Authorization: `Bearer ${ADMIN_KEY}` } as const;
+
 /** `fixtures/hub-server.ts` with `SSE_*` from `env`. */
 export function startFixture(options: StartOptions = {}): Promise<ServerProcess> {
   const node = [process.execPath, ...(options.nodeFlags ?? []), '--import', TSX, FIXTURE] as const;
-  const env: Record<string, string> = { ...options.env };
+  const env: Record<string, string> = { SSE_PUBLISH_KEY: ADMIN_KEY, ...options.env };
   if (options.sendBufferBytes !== undefined) {
     env.SO_SNDBUF = String(options.sendBufferBytes);
     return launch('perl', ['-e', LAUNCHER, ...node], PACKAGE_DIR, env, true, options);
@@ -91,7 +98,7 @@ export function startApp(app: NodeApp, options: StartOptions = {}): Promise<Serv
     process.execPath,
     [...(options.nodeFlags ?? []), '--import', TSX, entry],
     dir,
-    { PORT: '0', ...options.env },
+    { PORT: '0', SSE_PUBLISH_KEY: ADMIN_KEY, ...options.env },
     false,
     options,
   );
