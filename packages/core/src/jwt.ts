@@ -1,8 +1,16 @@
 /**
- * HS256 JSON Web Tokens through WebCrypto (RFC 7519 / RFC 7515), enough for stream auth:
- * `sub` is the client id, `groups` the groups it may join (`"*"` for any), `exp` and `nbf` are
- * checked. Only `alg: "HS256"` is accepted; the signature is checked by `crypto.subtle.verify`,
- * which compares in constant time.
+ * HS256 JSON Web Tokens through WebCrypto (RFC 7519 / RFC 7515), enough for stream auth. The
+ * claims the handler (`jwtSecret`) reads:
+ *
+ * | claim | meaning |
+ * | --- | --- |
+ * | `sub` | the client id; must equal the stream's id |
+ * | `groups` | a list of groups, or `"*"` for any; absent = no group (or `jwtDefaultGroups`) |
+ * | `exp` | expiry (seconds since the epoch); required unless `jwtRequireExp: false` |
+ * | `nbf` | not valid before (seconds since the epoch); optional |
+ *
+ * Only `alg: "HS256"` is accepted; the signature is checked by `crypto.subtle.verify`, which
+ * compares in constant time.
  */
 
 /** The claims ssehub reads; any others are kept. */
