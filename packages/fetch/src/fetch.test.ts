@@ -353,7 +353,7 @@ describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
     }
   });
   it('a client uploading past maxBodyBytes reads the 413, not a reset (20 tries of 1 MiB, chunked)', async () => {
-    const handle = sseHandler(newHub());
+    const handle = sseHandler(newHub(), { publisherKey: 'k' });
     const server = serve({ fetch: (request) => handle(request), port: 0, hostname: '127.0.0.1' });
     await new Promise((resolve) => server.once('listening', resolve));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -372,7 +372,7 @@ describe('over HTTP on Node (@hono/node-server, Hono middleware)', () => {
         try {
           const response = await fetch(`${origin}/api/v1/sse/publish`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
             body,
             duplex: 'half',
           } as RequestInit);

@@ -415,7 +415,7 @@ describe('exports', () => {
 
 describe('lingering close after a 413', () => {
   const head = (extra: string) =>
-    `POST ${BASE}/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}\r\n`;
+    `POST ${BASE}/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer k\r\n${extra}\r\n`;
   const open = (server: Server) =>
     new Promise<number>((resolve, reject) =>
       server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
@@ -445,7 +445,7 @@ describe('lingering close after a 413', () => {
   }
 
   test('answers at once, half-closes, reads the rest of the body, then closes without a reset', async () => {
-    const { server, origin } = await start({}, { maxBodyBytes: 1024 });
+    const { server, origin } = await start({}, { maxBodyBytes: 1024, publisherKey: 'k' });
     const { socket, seen } = await rawSocket(origin);
     const size = 4 * 1024 * 1024;
     const part = Buffer.alloc(64 * 1024, 0x61);
@@ -470,7 +470,7 @@ describe('lingering close after a 413', () => {
   });
 
   test('a client that never stops sending is cut after 64 MiB more', async () => {
-    const { server, origin } = await start({}, { maxBodyBytes: 1024 });
+    const { server, origin } = await start({}, { maxBodyBytes: 1024, publisherKey: 'k' });
     const { socket, seen } = await rawSocket(origin);
     socket.write(head('Transfer-Encoding: chunked\r\n'));
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
@@ -496,7 +496,7 @@ describe('lingering close after a 413', () => {
   test('a client that stops sending is cut after 10 s', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      const { server, origin } = await start({}, { maxBodyBytes: 1024 });
+      const { server, origin } = await start({}, { maxBodyBytes: 1024, publisherKey: 'k' });
       const { socket, seen } = await rawSocket(origin);
       socket.write(head('Content-Length: 1048576\r\n'));
       socket.write(Buffer.alloc(4096, 0x61));
