@@ -339,7 +339,7 @@ describe('auth', () => {
       }
     }
     const open = await t.stream('/api/v1/sse/stream/g/a');
-    expect(open.connection.id).toBe('a');
+    expect(open.connection.info.id).toBe('a');
   });
 
   it('unsafeOpenAdminRoutes opens them and warns exactly once; with a key it changes nothing', async () => {
