@@ -74,9 +74,11 @@ it('tells the publisher (503 + Retry-After) while Redis is gone; nothing accepte
   let running = true;
   const publishers = processes.map(async (node, n) => {
     for (let i = 0; running; i++) {
-      const at = phase;
+      const started = phase;
       const data = `${n}:${i}`;
       const response = await post(node.base, { group: 'g', data });
+      // A send that was in flight while the phase changed (Redis killed or back) belongs to the outage.
+      const at: Phase = started === phase ? started : 'outage';
       const body = (await response.json()) as { code: number; error: string };
       if (response.status === 503) {
         told.retryAfter.add(response.headers.get('retry-after') ?? '(none)');
