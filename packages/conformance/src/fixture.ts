@@ -8,9 +8,10 @@
  */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,6 +51,7 @@ export const CHECKS = [
   'closed-defaults',
   'quiet-stream',
   'shutdown',
+  'http2',
 ] as const;
 
 export type Check = (typeof CHECKS)[number];
@@ -76,6 +78,12 @@ export interface FixtureEntry {
   readonly freePort?: boolean;
   /** Milliseconds to wait for the `listening on` line (default 30 000). */
   readonly startTimeoutMs?: number;
+  /**
+   * `true`: the app serves HTTPS with HTTP/2. The suite makes a self-signed certificate for
+   * 127.0.0.1 (openssl), passes its PEM files as `TLS_CERT` and `TLS_KEY`, waits for
+   * `listening on https://...`, and its clients speak HTTP/2. The `http2` check runs only here.
+   */
+  readonly tls?: boolean;
 }
 
 /** A fixture: an entry and the app it belongs to. */
@@ -143,6 +151,7 @@ function validate(entry: FixtureEntry, where: string): void {
   if (typeof entry?.name !== 'string' || entry.name === '') fail('"name" must be a string');
   if (!['node', 'bun', 'deno'].includes(entry.runtime)) fail('"runtime" must be node, bun or deno');
   if (!Array.isArray(entry.command) || entry.command.length === 0) fail('"command" is empty');
+  if (entry.tls !== undefined && typeof entry.tls !== 'boolean') fail('"tls" must be a boolean');
   for (const check of entry.skip ?? []) {
     if (!(CHECKS as readonly string[]).includes(check))
       fail(`unknown check "${check}" in "skip" (known: ${CHECKS.join(', ')})`);
@@ -277,6 +286,31 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+let certificate: { TLS_CERT: string; TLS_KEY: string } | undefined;
+
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost (EC P-256, valid 2 days), made once per
+ * run with openssl into a temporary folder: the PEM paths for `TLS_CERT` and `TLS_KEY`.
+ */
+export function testCertificate(): { TLS_CERT: string; TLS_KEY: string } {
+  if (certificate) return certificate;
+  const dir = mkdtempSync(join(tmpdir(), 'ssehub-tls-'));
+  const paths = { TLS_CERT: join(dir, 'cert.pem'), TLS_KEY: join(dir, 'key.pem') };
+  const result = spawnSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', paths.TLS_KEY, '-out', paths.TLS_CERT, '-days', '2', '-subj', '/CN=127.0.0.1'],
+      ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    ],
+    { encoding: 'utf8' },
+  );
+  if (result.error || result.status !== 0)
+    throw new Error(`openssl could not make a test certificate: ${result.error ?? result.stderr}`);
+  certificate = paths;
+  return paths;
+}
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
@@ -303,7 +337,14 @@ export async function startFixture(
   const port = fixture.freePort ? String(await freePort()) : '0';
   const child = spawn(command, rest, {
     cwd: fixture.cwd,
-    env: { ...base, NO_COLOR: '1', ...fixture.env, ...env, PORT: port },
+    env: {
+      ...base,
+      NO_COLOR: '1',
+      ...(fixture.tls ? testCertificate() : {}),
+      ...fixture.env,
+      ...env,
+      PORT: port,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: stop() signals everything the command started.
     detached: true,
