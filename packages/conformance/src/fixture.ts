@@ -8,12 +8,12 @@
  */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testCertificate } from './certificate.js';
 
 // ---------------------------------------------------------------- types
 
@@ -52,6 +52,7 @@ export const CHECKS = [
   'quiet-stream',
   'shutdown',
   'http2',
+  'proxy-timeout',
 ] as const;
 
 export type Check = (typeof CHECKS)[number];
@@ -84,6 +85,13 @@ export interface FixtureEntry {
    * `listening on https://...`, and its clients speak HTTP/2. The `http2` check runs only here.
    */
   readonly tls?: boolean;
+  /**
+   * For an app behind a reverse proxy: the `proxy-timeout` check (which runs only where this is
+   * set) starts it with `PROXY_READ_TIMEOUT_MS` set to this, and the proxy must then cut a
+   * stream after that many ms without a byte from the app (nginx's `proxy_read_timeout`); the
+   * check holds a stream across it on the heartbeat alone.
+   */
+  readonly proxyReadTimeoutMs?: number;
 }
 
 /** A fixture: an entry and the app it belongs to. */
@@ -284,31 +292,6 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
       // Already gone.
     }
   }
-}
-
-let certificate: { TLS_CERT: string; TLS_KEY: string } | undefined;
-
-/**
- * A self-signed certificate for 127.0.0.1 and localhost (EC P-256, valid 2 days), made once per
- * run with openssl into a temporary folder: the PEM paths for `TLS_CERT` and `TLS_KEY`.
- */
-export function testCertificate(): { TLS_CERT: string; TLS_KEY: string } {
-  if (certificate) return certificate;
-  const dir = mkdtempSync(join(tmpdir(), 'ssehub-tls-'));
-  const paths = { TLS_CERT: join(dir, 'cert.pem'), TLS_KEY: join(dir, 'key.pem') };
-  const result = spawnSync(
-    'openssl',
-    [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-      ...['-keyout', paths.TLS_KEY, '-out', paths.TLS_CERT, '-days', '2', '-subj', '/CN=127.0.0.1'],
-      ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-    ],
-    { encoding: 'utf8' },
-  );
-  if (result.error || result.status !== 0)
-    throw new Error(`openssl could not make a test certificate: ${result.error ?? result.stderr}`);
-  certificate = paths;
-  return paths;
 }
 
 async function freePort(): Promise<number> {

@@ -129,6 +129,8 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
     skipped.add('disconnect-chromium');
   // HTTP/2 needs TLS for browsers: only fixtures that serve HTTPS run it.
   if (!fixture.tls || chromiumPath() === undefined) skipped.add('http2');
+  const readTimeoutMs = fixture.proxyReadTimeoutMs;
+  if (readTimeoutMs === undefined) skipped.add('proxy-timeout');
   afterAll(closeChromium);
   /** The instance the running test talks to: its output is printed when the test fails. */
   let current: Server | undefined;
@@ -1199,6 +1201,40 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
         60_000,
       );
     });
+
+    // The heartbeat comes at 3/4 of SSE_HEARTBEAT_MS of silence: here half the proxy's timeout.
+    const heartbeatMs = Math.round(((readTimeoutMs ?? 4000) * 2) / 3);
+    group(
+      'proxy timeout',
+      ['proxy-timeout'],
+      { SSE_HEARTBEAT_MS: String(heartbeatMs), PROXY_READ_TIMEOUT_MS: String(readTimeoutMs) },
+      (server) => {
+        check(
+          'proxy-timeout',
+          "the heartbeat holds a stream across the proxy's read timeout",
+          async () => {
+            const stream = await server.stream('/stream/proxied/a');
+            try {
+              await stream.next(isConnected, 'connected');
+              const since = Date.now();
+              const holdMs = (readTimeoutMs ?? 0) * 2.5;
+              await waitFor(
+                () => stream.ended || Date.now() - since >= holdMs,
+                `${holdMs} ms on heartbeats`,
+                holdMs + 10_000,
+              );
+              expect(stream.ended).toBe(false);
+              expect(stream.comments.length).toBeGreaterThanOrEqual(3);
+              expect(await server.send({ group: 'proxied', event: 'late', data: 'still' })).toBe(1);
+              await stream.next((e) => e.event === 'late', 'an event after the timeout');
+            } finally {
+              stream.close();
+            }
+          },
+          (readTimeoutMs ?? 0) * 2.5 + 20_000,
+        );
+      },
+    );
 
     describe.skipIf(skipped.has('quiet-stream'))('quiet stream', () => {
       beforeEach(() => {
