@@ -13,6 +13,7 @@ export default defineConfig([
       'servers/h3': 'src/servers/h3.ts',
       'servers/hono': 'src/servers/hono.ts',
       'servers/ssehub-node': 'src/servers/ssehub-node.ts',
+      'servers/ssehub-node-h2': 'src/servers/ssehub-node-h2.ts',
       'servers/ssehub-fetch-node': 'src/servers/ssehub-fetch-node.ts',
     },
     format: ['esm'],

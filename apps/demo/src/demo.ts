@@ -19,7 +19,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { dirname, extname, join, resolve, sep } from 'node:path';
@@ -32,7 +33,7 @@ import {
   signJwt,
   typedEvent,
 } from '@ssehub/core';
-import { sseHandler } from '@ssehub/node';
+import { type NodeRequest, type NodeResponse, sseHandler } from '@ssehub/node';
 import { backplaneFromEnv } from '@ssehub/redis';
 import type { DemoConfig, DemoEvents, Standing } from './events.js';
 
@@ -49,11 +50,16 @@ export interface DemoOptions {
    * `none` (the other workers).
    */
   readonly challenges?: 'local' | 'cluster' | 'none';
+  /**
+   * A certificate and its key (PEM): the demo serves HTTPS with HTTP/2, and HTTP/1.1 for clients
+   * without it (`allowHTTP1`). Default: plain HTTP/1.1.
+   */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 export interface Demo {
   readonly hub: Hub<DemoEvents>;
-  readonly server: Server;
+  readonly server: Server | Http2SecureServer;
   /** Resolves once the hub can take sends (at once in memory; with REDIS_URL, once linked). */
   readonly ready: Promise<void>;
   /** Stops the simulators, ends every stream (browsers reconnect elsewhere) and the server. */
@@ -254,7 +260,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
   // ---------------------------------------------------------------- routes
 
-  const demoRoute = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+  const demoRoute = async (req: NodeRequest, res: NodeResponse, url: URL) => {
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
@@ -303,7 +309,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
    * Responses in progress (streams above all) and their sockets, so that shutdown can wait for
    * them to flush. (A response lets go of its socket once finished, so keep it here.)
    */
-  const responses = new Map<ServerResponse, Socket>();
+  const responses = new Map<NodeResponse, Socket>();
+  /** HTTP/2 sessions (one per browser connection), destroyed once the streams have flushed. */
+  const sessions = new Set<Http2Session>();
   let closing: Promise<void> | undefined;
 
   // Slowloris: the request head within 10 s, the whole request within 30 s (408 otherwise); streams
@@ -313,10 +321,12 @@ export function createDemo(options: DemoOptions = {}): Demo {
     requestTimeout: 30_000,
     connectionsCheckingInterval: 2_000,
   };
-  const server = createServer(timeouts, (req, res) => {
+  const listener = (req: NodeRequest, res: NodeResponse) => {
+    // HTTP/2 (TLS): the socket is the session's, shared by every stream of the browser.
+    const http2 = req.httpVersionMajor === 2;
     if (closing !== undefined) {
       // Shutting down: no new streams (the hub is closed) and nothing else either.
-      res.setHeader('connection', 'close');
+      if (!http2) res.setHeader('connection', 'close');
       return json(res, 503, { error: 'The demo is shutting down.' });
     }
     const socket = req.socket;
@@ -324,7 +334,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
     res.once('close', () => {
       responses.delete(res);
       // During shutdown a finished response leaves nothing on its connection: end it now.
-      if (closing !== undefined) socket.end();
+      if (closing !== undefined && !http2) socket.end();
     });
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname.startsWith('/demo/')) {
@@ -340,7 +350,25 @@ export function createDemo(options: DemoOptions = {}): Demo {
         if (!res.headersSent) json(res, 500, { error: 'Could not read the file.' });
       });
     });
-  });
+  };
+  const server = options.tls
+    ? createSecureServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          allowHTTP1: true,
+          // One socket carries every tab's stream: no Nagle delay on small events.
+          noDelay: true,
+        } as Parameters<typeof createSecureServer>[0],
+        listener,
+      )
+    : createServer(timeouts, listener);
+  if (options.tls) {
+    server.on('session', (session: Http2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+  }
 
   return {
     hub,
@@ -361,7 +389,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
           ([res, socket]) =>
             new Promise<void>((done) => {
               const finish = () => {
-                socket.end();
+                if (res instanceof ServerResponse) socket.end();
                 done();
               };
               if (res.writableFinished || res.destroyed) return finish();
@@ -378,7 +406,10 @@ export function createDemo(options: DemoOptions = {}): Demo {
         await new Promise<void>((done) => {
           if (!server.listening) return done();
           server.close(() => done());
-          setTimeout(() => server.closeAllConnections(), 1_000).unref();
+          setTimeout(() => {
+            if ('closeAllConnections' in server) server.closeAllConnections();
+            for (const session of sessions) session.destroy();
+          }, 1_000).unref();
         });
       })();
       return closing;
@@ -388,7 +419,7 @@ export function createDemo(options: DemoOptions = {}): Demo {
 
 // ---------------------------------------------------------------- helpers
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+function json(res: NodeResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -398,7 +429,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+async function readJson(req: NodeRequest): Promise<Record<string, unknown> | undefined> {
   let text = '';
   for await (const chunk of req) {
     text += chunk;
@@ -414,7 +445,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
   }
 }
 
-async function serveStatic(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+async function serveStatic(req: NodeRequest, res: NodeResponse, path: string): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return json(res, 405, { error: 'Use GET.' });
   }
@@ -446,5 +477,6 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, path: stri
     'content-length': body.byteLength,
     'cache-control': 'no-cache',
   });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  if (req.method === 'HEAD') res.end();
+  else res.end(body);
 }

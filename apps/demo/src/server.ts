@@ -1,13 +1,16 @@
 /**
  * Starts the demo: `PORT` (default 3000; 0 picks a free one), `HOST` (default 127.0.0.1), the
  * `SSE_*` variables every ssehub app reads (`SSE_SECRET`, `SSE_PUBLISH_KEY`, ...), and `REDIS_URL`
- * to join a cluster of hubs instead of running in memory.
+ * to join a cluster of hubs instead of running in memory. `TLS_CERT` and `TLS_KEY` (paths to PEM
+ * files) serve HTTPS with HTTP/2 (HTTP/1.1 for older clients): every tab of a browser then shares
+ * one connection. Without them, plain HTTP/1.1.
  *
  * `--workers N` (or `DEMO_WORKERS=N`) runs N processes with node:cluster on the same port, one hub
  * each, joined through Redis (`REDIS_URL`, required): the way to use every core. Worker 0 plays
  * the challenge rounds for the whole cluster.
  */
 import nodeCluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { createDemo } from './demo.js';
 
 const flag = process.argv.indexOf('--workers');
@@ -53,8 +56,15 @@ async function serve(): Promise<void> {
   }
 
   let demo: ReturnType<typeof createDemo>;
+  const { TLS_CERT, TLS_KEY } = process.env;
   try {
+    if (Boolean(TLS_CERT) !== Boolean(TLS_KEY))
+      throw new Error('TLS_CERT and TLS_KEY go together: set both (paths to PEM files) or neither');
     demo = createDemo({
+      tls:
+        TLS_CERT && TLS_KEY
+          ? { cert: readFileSync(TLS_CERT), key: readFileSync(TLS_KEY) }
+          : undefined,
       env: process.env,
       // One worker of several plays the rounds, for the groups of the whole cluster.
       challenges: worker === undefined ? 'local' : worker === '0' ? 'cluster' : 'none',
@@ -88,7 +98,7 @@ async function serve(): Promise<void> {
       worker === undefined ? '' : `worker ${worker}`,
     ].filter(Boolean);
     console.log(
-      `ssehub demo: http://${shown.includes(':') ? `[${shown}]` : shown}:${actual}${notes.length ? `  (${notes.join(', ')})` : ''}`,
+      `ssehub demo: ${TLS_CERT ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${actual}${notes.length ? `  (${notes.join(', ')})` : ''}`,
     );
   });
 

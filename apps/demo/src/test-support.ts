@@ -35,7 +35,7 @@ export function startDemo(env: Record<string, string> = {}): Promise<DemoProcess
     const timer = setTimeout(() => reject(new Error(`The demo did not start:\n${output}`)), 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk;
-      const match = /ssehub demo: (http:\/\/\S+)/.exec(output);
+      const match = /ssehub demo: (https?:\/\/\S+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve({

@@ -5,13 +5,18 @@
  * - `openEventSource('undici', ...)`: undici's `EventSource`;
  * - `openChromiumEventSource`: the `EventSource` of a page in Debian's Chromium;
  * - `openPaused`: node:http, paused after the headers (a client that stops reading).
+ *
+ * Against an `https:` origin (a fixture with `tls`, self-signed certificate) every client speaks
+ * HTTP/2: fetch and both EventSources through an undici agent with `allowH2`, `openPaused` with
+ * Node's own http2 client, Chromium with `--ignore-certificate-errors`.
  */
 
-import { get, type IncomingMessage } from 'node:http';
+import { get } from 'node:http';
+import { connect as connectHttp2 } from 'node:http2';
 import { EventSource as NpmEventSource } from 'eventsource';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { type Browser, chromium } from 'playwright-core';
-import { EventSource as UndiciEventSource } from 'undici';
+import { Agent, EventSource as UndiciEventSource, fetch as undiciFetch } from 'undici';
 import { CHROMIUM_ARGS, ensureChromium } from './chromium.js';
 
 // ---------------------------------------------------------------- waiting
@@ -28,6 +33,28 @@ export async function waitFor(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+// ---------------------------------------------------------------- fetch, over HTTP/2 for https
+
+/**
+ * HTTP/2 over TLS (ALPN), trusting the test's self-signed certificate. undici keeps one
+ * connection per origin and multiplexes every request on it.
+ */
+const http2Agent = new Agent({
+  allowH2: true,
+  connect: { rejectUnauthorized: false },
+  // Streams wait on the heartbeat for seconds; never cut a quiet body.
+  bodyTimeout: 0,
+});
+
+/** `fetch`, over HTTP/2 (undici, `allowH2`) for an `https:` URL. */
+export function suiteFetch(url: string | URL, init: RequestInit = {}): Promise<Response> {
+  if (!String(url).startsWith('https:')) return fetch(url, init);
+  return undiciFetch(url, {
+    ...(init as Parameters<typeof undiciFetch>[1]),
+    dispatcher: http2Agent,
+  }) as unknown as Promise<Response>;
 }
 
 // ---------------------------------------------------------------- raw fetch reader
@@ -59,7 +86,7 @@ export async function openRaw(
   headers: Record<string, string> = {},
 ): Promise<RawStream> {
   const abort = new AbortController();
-  const response = await fetch(url, { headers, signal: abort.signal });
+  const response = await suiteFetch(url, { headers, signal: abort.signal });
   const stream: RawStream = {
     status: response.status,
     headers: response.headers,
@@ -147,11 +174,17 @@ export function openEventSource(
   if (kind === 'eventsource') {
     source = new NpmEventSource(url, {
       fetch: (input, init) =>
-        fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...headers } }),
+        suiteFetch(String(input), {
+          ...init,
+          headers: { ...(init?.headers ?? {}), ...headers },
+        } as RequestInit),
     }) as unknown as EventSourceLike;
   } else {
     if (headers) throw new Error("undici's EventSource cannot send headers");
-    source = new UndiciEventSource(url) as unknown as EventSourceLike;
+    source = new UndiciEventSource(
+      url,
+      url.startsWith('https:') ? { dispatcher: http2Agent } : {},
+    ) as unknown as EventSourceLike;
   }
   const client: EventSourceClient = {
     events: [],
@@ -196,8 +229,7 @@ export async function openChromiumEventSource(
 ): Promise<EventSourceClient> {
   const executablePath = chromiumPath();
   if (executablePath === undefined) throw new Error('Chromium is not available');
-  browser ??= chromium.launch({ executablePath, args: CHROMIUM_ARGS });
-  const page = await (await browser).newPage();
+  const page = await (await launchChromium()).newPage();
   const client: EventSourceClient = {
     events: [],
     opens: 0,
@@ -229,6 +261,20 @@ export async function openChromiumEventSource(
   return client;
 }
 
+/**
+ * The suite's one browser (started on the first call). It accepts the test's self-signed
+ * certificate, so that `https:` fixtures are reached over TLS, where Chromium speaks HTTP/2.
+ */
+export function launchChromium(): Promise<Browser> {
+  const executablePath = chromiumPath();
+  if (executablePath === undefined) throw new Error('Chromium is not available');
+  browser ??= chromium.launch({
+    executablePath,
+    args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'],
+  });
+  return browser;
+}
+
 /** Ends the browser of `openChromiumEventSource`, if one was started. */
 export async function closeChromium(): Promise<void> {
   const started = browser;
@@ -239,7 +285,6 @@ export async function closeChromium(): Promise<void> {
 // ---------------------------------------------------------------- a client that stops reading
 
 export interface PausedStream {
-  readonly response: IncomingMessage;
   readonly events: EventSourceMessage[];
   ended: boolean;
   /** Starts reading again. */
@@ -252,6 +297,7 @@ export interface PausedStream {
  * stops reading the socket, the kernel buffers fill, and the server sees backpressure.
  */
 export function openPaused(url: string): Promise<PausedStream> {
+  if (url.startsWith('https:')) return openPausedHttp2(url);
   return new Promise((resolve, reject) => {
     const request = get(url, { agent: false }, (response) => {
       if (response.statusCode !== 200) {
@@ -260,7 +306,6 @@ export function openPaused(url: string): Promise<PausedStream> {
         return;
       }
       const stream: PausedStream = {
-        response,
         events: [],
         ended: false,
         resume: () => response.resume(),
@@ -285,5 +330,50 @@ export function openPaused(url: string): Promise<PausedStream> {
       response.on('error', end);
     });
     request.on('error', reject);
+  });
+}
+
+/**
+ * `openPaused` over HTTP/2 (Node's http2 client, its own connection): a paused stream stops
+ * granting flow-control window, so the server's writes to it block after about 64 KiB.
+ */
+function openPausedHttp2(url: string): Promise<PausedStream> {
+  const target = new URL(url);
+  const session = connectHttp2(target.origin, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  return new Promise((resolve, reject) => {
+    const request = session.request({ ':path': `${target.pathname}${target.search}` });
+    const stream: PausedStream = {
+      events: [],
+      ended: false,
+      resume: () => request.resume(),
+      close: () => session.destroy(),
+    };
+    request.on('response', (headers) => {
+      if (headers[':status'] !== 200) {
+        reject(new Error(`stream answered ${headers[':status']}`));
+        session.destroy();
+      }
+    });
+    const parser = createParser({
+      onEvent: (event) => {
+        stream.events.push(event);
+        if (event.event === 'connected') {
+          request.pause();
+          resolve(stream);
+        }
+      },
+    });
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => parser.feed(chunk));
+    const end = () => {
+      stream.ended = true;
+    };
+    request.on('end', end);
+    request.on('close', end);
+    request.on('error', (error) => {
+      end();
+      reject(error);
+    });
   });
 }

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testCertificate } from './certificate.js';
 
 // ---------------------------------------------------------------- types
 
@@ -50,6 +51,8 @@ export const CHECKS = [
   'closed-defaults',
   'quiet-stream',
   'shutdown',
+  'http2',
+  'proxy-timeout',
 ] as const;
 
 export type Check = (typeof CHECKS)[number];
@@ -76,6 +79,19 @@ export interface FixtureEntry {
   readonly freePort?: boolean;
   /** Milliseconds to wait for the `listening on` line (default 30 000). */
   readonly startTimeoutMs?: number;
+  /**
+   * `true`: the app serves HTTPS with HTTP/2. The suite makes a self-signed certificate for
+   * 127.0.0.1 (openssl), passes its PEM files as `TLS_CERT` and `TLS_KEY`, waits for
+   * `listening on https://...`, and its clients speak HTTP/2. The `http2` check runs only here.
+   */
+  readonly tls?: boolean;
+  /**
+   * For an app behind a reverse proxy: the `proxy-timeout` check (which runs only where this is
+   * set) starts it with `PROXY_READ_TIMEOUT_MS` set to this, and the proxy must then cut a
+   * stream after that many ms without a byte from the app (nginx's `proxy_read_timeout`); the
+   * check holds a stream across it on the heartbeat alone.
+   */
+  readonly proxyReadTimeoutMs?: number;
 }
 
 /** A fixture: an entry and the app it belongs to. */
@@ -143,6 +159,7 @@ function validate(entry: FixtureEntry, where: string): void {
   if (typeof entry?.name !== 'string' || entry.name === '') fail('"name" must be a string');
   if (!['node', 'bun', 'deno'].includes(entry.runtime)) fail('"runtime" must be node, bun or deno');
   if (!Array.isArray(entry.command) || entry.command.length === 0) fail('"command" is empty');
+  if (entry.tls !== undefined && typeof entry.tls !== 'boolean') fail('"tls" must be a boolean');
   for (const check of entry.skip ?? []) {
     if (!(CHECKS as readonly string[]).includes(check))
       fail(`unknown check "${check}" in "skip" (known: ${CHECKS.join(', ')})`);
@@ -303,7 +320,14 @@ export async function startFixture(
   const port = fixture.freePort ? String(await freePort()) : '0';
   const child = spawn(command, rest, {
     cwd: fixture.cwd,
-    env: { ...base, NO_COLOR: '1', ...fixture.env, ...env, PORT: port },
+    env: {
+      ...base,
+      NO_COLOR: '1',
+      ...(fixture.tls ? testCertificate() : {}),
+      ...fixture.env,
+      ...env,
+      PORT: port,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group: stop() signals everything the command started.
     detached: true,

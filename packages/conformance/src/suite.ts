@@ -4,6 +4,7 @@
  * each with the `SSE_*` variables the group needs).
  */
 
+import { connect as connectHttp2 } from 'node:http2';
 import { signJwt } from '@ssehub/core';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -11,11 +12,13 @@ import {
   chromiumPath,
   closeChromium,
   type EventSourceClient,
+  launchChromium,
   openChromiumEventSource,
   openEventSource,
   openPaused,
   openRaw,
   type RawStream,
+  suiteFetch,
   waitFor,
 } from './clients.js';
 import { type Check, type Fixture, type RunningFixture, startFixture } from './fixture.js';
@@ -52,7 +55,7 @@ class Server {
   ): Promise<Answer> {
     const headers = new Headers(init.headers);
     if (key != null && !headers.has('authorization')) headers.set('authorization', `Bearer ${key}`);
-    const response = await fetch(`${this.url}${path}`, { ...init, headers });
+    const response = await suiteFetch(`${this.url}${path}`, { ...init, headers });
     const text = await response.text();
     let json: unknown;
     try {
@@ -124,6 +127,10 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
   // Only where Chromium cannot be had at all (chromium.ts says so loudly): not on CI.
   if (!skipped.has('disconnect-chromium') && chromiumPath() === undefined)
     skipped.add('disconnect-chromium');
+  // HTTP/2 needs TLS for browsers: only fixtures that serve HTTPS run it.
+  if (!fixture.tls || chromiumPath() === undefined) skipped.add('http2');
+  const readTimeoutMs = fixture.proxyReadTimeoutMs;
+  if (readTimeoutMs === undefined) skipped.add('proxy-timeout');
   afterAll(closeChromium);
   /** The instance the running test talks to: its output is printed when the test fails. */
   let current: Server | undefined;
@@ -1117,6 +1124,117 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
         20_000,
       );
     });
+
+    group('http2', ['http2'], { SSE_HEARTBEAT_MS: '60000' }, (server) => {
+      check(
+        'http2',
+        '12 tabs of one origin in Chromium share HTTP/2, all connected and receiving',
+        async () => {
+          // Node's own http2 client: the server offers h2 (ALPN) and streams over it.
+          const session = connectHttp2(server.running.origin, { rejectUnauthorized: false });
+          session.on('error', () => {});
+          try {
+            await new Promise<void>((resolve, reject) => {
+              session.once('connect', () => resolve());
+              session.once('error', reject);
+            });
+            expect(session.alpnProtocol).toBe('h2');
+            const request = session.request({ ':path': `${BASE}/stream/h2/node` });
+            const head = await new Promise<Record<string, unknown>>((resolve) =>
+              request.once('response', resolve),
+            );
+            expect(head[':status']).toBe(200);
+            expect(head['content-type']).toMatch(/^text\/event-stream/);
+            request.close();
+          } finally {
+            session.destroy();
+          }
+          // Twelve tabs of one browser profile: over HTTP/1.1 only six could connect.
+          const context = await (await launchChromium()).newContext();
+          try {
+            const tabs = await Promise.all(
+              Array.from({ length: 12 }, async (_, i) => {
+                const page = await context.newPage();
+                await page.goto(`${server.running.origin}/`);
+                await page.evaluate((url) => {
+                  const state = { connected: false, events: [] as string[] };
+                  (window as unknown as { sse: typeof state }).sse = state;
+                  const source = new EventSource(url);
+                  source.addEventListener('connected', () => (state.connected = true));
+                  source.addEventListener('tab', (event) => state.events.push(event.data));
+                }, `${server.url}/stream/tabs/t${i}`);
+                return page;
+              }),
+            );
+            const read = () =>
+              Promise.all(
+                tabs.map((page) =>
+                  page.evaluate(
+                    () =>
+                      (window as unknown as { sse: { connected: boolean; events: string[] } }).sse,
+                  ),
+                ),
+              );
+            await waitFor(
+              async () => (await read()).every((tab) => tab.connected),
+              'all 12 tabs to be connected',
+              20_000,
+            );
+            expect((await server.info()).groups.tabs).toBe(12);
+            expect(await server.send({ group: 'tabs', event: 'tab', data: 'to all' })).toBe(12);
+            await waitFor(
+              async () => (await read()).every((tab) => tab.events.includes('to all')),
+              'the broadcast in every tab',
+              20_000,
+            );
+            // The page and its streams went over HTTP/2.
+            const protocol = await tabs[0]!.evaluate(
+              () =>
+                (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming)
+                  .nextHopProtocol,
+            );
+            expect(protocol).toBe('h2');
+          } finally {
+            await context.close();
+          }
+        },
+        60_000,
+      );
+    });
+
+    // The heartbeat comes at 3/4 of SSE_HEARTBEAT_MS of silence: here half the proxy's timeout.
+    const heartbeatMs = Math.round(((readTimeoutMs ?? 4000) * 2) / 3);
+    group(
+      'proxy timeout',
+      ['proxy-timeout'],
+      { SSE_HEARTBEAT_MS: String(heartbeatMs), PROXY_READ_TIMEOUT_MS: String(readTimeoutMs) },
+      (server) => {
+        check(
+          'proxy-timeout',
+          "the heartbeat holds a stream across the proxy's read timeout",
+          async () => {
+            const stream = await server.stream('/stream/proxied/a');
+            try {
+              await stream.next(isConnected, 'connected');
+              const since = Date.now();
+              const holdMs = (readTimeoutMs ?? 0) * 2.5;
+              await waitFor(
+                () => stream.ended || Date.now() - since >= holdMs,
+                `${holdMs} ms on heartbeats`,
+                holdMs + 10_000,
+              );
+              expect(stream.ended).toBe(false);
+              expect(stream.comments.length).toBeGreaterThanOrEqual(3);
+              expect(await server.send({ group: 'proxied', event: 'late', data: 'still' })).toBe(1);
+              await stream.next((e) => e.event === 'late', 'an event after the timeout');
+            } finally {
+              stream.close();
+            }
+          },
+          (readTimeoutMs ?? 0) * 2.5 + 20_000,
+        );
+      },
+    );
 
     describe.skipIf(skipped.has('quiet-stream'))('quiet stream', () => {
       beforeEach(() => {

@@ -7,13 +7,30 @@
  * signal and `'drain'` releases it, so a client that stops reading costs at most the hub's
  * per-connection queue bound.
  *
+ * HTTP/2 (node:http2's compatibility API, `http2.createSecureServer(options, handler)`) is
+ * served by the same listener: a stream is written straight to its `Http2Stream`, whose
+ * `write()` result follows the peer's flow-control window, and a client that must go is reset
+ * (RST_STREAM) alone, never its whole connection, which other streams (tabs) share.
+ *
  * - node:http: https://nodejs.org/api/http.html#class-httpserverresponse
+ * - node:http2: https://nodejs.org/api/http2.html#compatibility-api
  * - backpressure: https://nodejs.org/en/learn/modules/backpressuring-in-streams
  * - Express middleware: https://expressjs.com/en/guide/writing-middleware.html
  */
 
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import {
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+  constants as http2,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import {
   BodyTooLargeError,
@@ -32,13 +49,19 @@ import {
 /** Express's `next`: called with nothing to pass the request on, with an error to fail it. */
 export type NextFunction = (error?: unknown) => void;
 
+/** A request of node:http, or of node:http2's compatibility API. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+
+/** A response of node:http, or of node:http2's compatibility API. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
 /**
- * A node:http request listener that is also Express (and Connect) middleware.
+ * A node:http (and node:http2) request listener that is also Express (and Connect) middleware.
  *
  * On one of the hub's routes it answers the request. On any other path it calls `next()` when
- * given one (Express), or answers a JSON 404 (plain node:http).
+ * given one (Express), or answers a JSON 404 (plain node:http, node:http2).
  */
-export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
+export type NodeHandler = (req: NodeRequest, res: NodeResponse, next?: NextFunction) => void;
 
 /** Options of `sseHandler`: core's handler options plus how a stream the server ends is closed. */
 export interface SSEHandlerOptions extends HandlerOptions {
@@ -50,7 +73,7 @@ export interface SSEHandlerOptions extends HandlerOptions {
 }
 
 /** What body parsers (express.json(), body-parser) leave on the request. */
-interface ParsedRequest extends IncomingMessage {
+interface ParsedRequest {
   body?: unknown;
   /** Set by body-parser once it consumed the stream. */
   _body?: boolean;
@@ -70,6 +93,8 @@ interface ParsedRequest extends IncomingMessage {
  * const hub = new Hub();
  * createServer(sseHandler(hub)).listen(3000);
  * // Express: app.use(sseHandler(hub, { publisherKey: process.env.SSE_PUBLISH_KEY }));
+ * // HTTP/2, with HTTP/1.1 for older clients (browsers speak HTTP/2 over TLS only):
+ * // http2.createSecureServer({ cert, key, allowHTTP1: true }, sseHandler(hub)).listen(3443);
  * ```
  *
  * Paths are matched against `req.url`, which Express makes relative to a mount path: with
@@ -83,6 +108,10 @@ interface ParsedRequest extends IncomingMessage {
  * off, and the socket's inactivity timeout is cleared, so `server.timeout` cannot cut a quiet
  * stream. `server.requestTimeout` and `server.headersTimeout` only bound receiving the request,
  * and `keepAliveTimeout` only the wait between requests: none of them ends a stream.
+ *
+ * Over HTTP/2 every stream of one browser shares one connection, so the six-connections-per-host
+ * limit of HTTP/1.1 does not apply. The stream's own timeout is cleared; Nagle is the server's
+ * choice (`noDelay: true` in `createSecureServer`'s options), since an HTTP/2 socket is shared.
  */
 export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
@@ -92,6 +121,7 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const streamOptions = { endTimeoutMs: options.endTimeoutMs };
   return (req, res, next) => {
     const state = { abandoned: false };
+    if (isHttp2(res)) trackSession(res.stream.session);
     const fail = (error: unknown) => {
       if (next) next(error);
       else {
@@ -133,10 +163,10 @@ export function sseHandler<M extends EventMap = AnyEvents>(
  * `state.abandoned`: the answer then closes the connection instead of draining the unread rest.
  */
 export function toHubRequest(
-  req: IncomingMessage,
+  req: NodeRequest,
   state: { abandoned: boolean } = { abandoned: false },
 ): HubRequest {
-  const parsed = req as ParsedRequest;
+  const parsed = req as NodeRequest & ParsedRequest;
   return {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
@@ -168,7 +198,7 @@ export function toHubRequest(
  * instead of the stream. Shared by the node:http, Koa and h3 adapters.
  */
 export function readBody(
-  req: IncomingMessage,
+  req: NodeRequest,
   limit: number,
   state: { abandoned: boolean } = { abandoned: false },
   parsed?: { readonly value: unknown },
@@ -247,7 +277,7 @@ const LINGER_MS = 10_000;
  * soon as the answer is flushed): that call is replaced on this socket by one that waits for the
  * body to end.
  */
-function lingerAfterRefusal(req: IncomingMessage): void {
+function lingerAfterRefusal(req: NodeRequest): void {
   // HTTP/2 (compat API) resets the one stream and keeps the connection: nothing to linger for.
   if (req.httpVersionMajor !== 1) return;
   const socket = req.socket as Socket & { destroySoon?: () => void };
@@ -277,7 +307,7 @@ function lingerAfterRefusal(req: IncomingMessage): void {
   req.resume();
 }
 
-function writePlain(res: ServerResponse, response: PlainResponse, close = false): void {
+function writePlain(res: NodeResponse, response: PlainResponse, close = false): void {
   if (res.headersSent || res.destroyed) {
     if (!res.writableEnded) res.end();
     return;
@@ -285,7 +315,8 @@ function writePlain(res: ServerResponse, response: PlainResponse, close = false)
   const headers: Record<string, string | number> = { ...response.headers };
   if (response.status !== 204 && response.status !== 304)
     headers['content-length'] = Buffer.byteLength(response.body);
-  if (close) headers.connection = 'close';
+  // HTTP/2 has no Connection header (RFC 9113, 8.2.2): an abandoned body resets the one stream.
+  if (close && !isHttp2(res)) headers.connection = 'close';
   res.writeHead(response.status, headers);
   // Node drops the body itself for HEAD and 204.
   res.end(response.body);
@@ -309,11 +340,15 @@ export interface NodeStreamOptions {
  * other ends are graceful, bounded by `endTimeoutMs`. Shared by the node:http, Koa and h3 adapters.
  */
 export function openNodeStream(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  res: NodeResponse,
   response: StreamResponse,
   options: NodeStreamOptions = {},
 ): void {
+  if (isHttp2(res)) {
+    openHttp2Stream(req, res, response, options);
+    return;
+  }
   // The client may have gone while authorize was running: then there is nothing to open.
   if (res.destroyed || req.socket.destroyed) {
     res.destroy();
@@ -393,6 +428,87 @@ export function openNodeStream(
   });
 }
 
+/** A response of node:http2's compatibility API (an HTTP/1.1 request on an `allowHTTP1` server is not). */
+function isHttp2(res: NodeResponse): res is Http2ServerResponse {
+  return (res as Partial<Http2ServerResponse>).stream !== undefined;
+}
+
+/**
+ * `openNodeStream` over HTTP/2: the events go straight to the `Http2Stream` (DATA frames, no
+ * chunked framing). Its `write()` returns false once more than its high-water mark waits for the
+ * peer's flow-control window, and its `'drain'` releases the connection. A client closed as
+ * `slow` or `stalled` gets RST_STREAM (CANCEL) on its stream only: the connection, and the other
+ * streams on it, carry on.
+ */
+function openHttp2Stream(
+  req: NodeRequest,
+  res: Http2ServerResponse,
+  response: StreamResponse,
+  options: NodeStreamOptions,
+): void {
+  const stream: ServerHttp2Stream = res.stream;
+  if (stream.destroyed || stream.closed) return;
+  // The compatibility API sends the HEADERS frame here: the client sees the stream open at once.
+  res.writeHead(response.status, { ...options.headers, ...response.headers });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  // Like node:http's `server.timeout`, a stream timeout must not cut a quiet stream.
+  stream.setTimeout(0);
+  const endTimeoutMs = options.endTimeoutMs ?? 10_000;
+  const reset = () => {
+    if (!stream.destroyed) stream.close(http2.NGHTTP2_CANCEL);
+  };
+  const sink: Sink = {
+    write(chunk) {
+      if (chunk.byteLength === 0) return true;
+      // Ended or reset: 'close' follows and closes the connection.
+      if (stream.destroyed || !stream.writable) return false;
+      try {
+        return stream.write(chunk);
+      } catch {
+        return false;
+      }
+    },
+    close(reason) {
+      if (reason === 'slow' || reason === 'stalled') {
+        reset();
+        return;
+      }
+      if (!stream.destroyed && !stream.writableEnded) stream.end();
+      if (stream.writableFinished || stream.destroyed) return;
+      ending.add(stream);
+      const timer = setTimeout(reset, endTimeoutMs).unref();
+      const done = () => {
+        clearTimeout(timer);
+        ending.delete(stream);
+      };
+      stream.once('finish', done);
+      stream.once('close', done);
+    },
+  };
+  let connection: Connection;
+  try {
+    connection = response.connect(sink);
+  } catch {
+    // The hub closed between admitting the request and now.
+    stream.end();
+    return;
+  }
+  stream.on('drain', () => connection.drain());
+  stream.once('close', () => connection.closed());
+}
+
+/** HTTP/2 sessions that made a request to an `sseHandler`: `closeGracefully` closes them. */
+const sessions = new Set<Http2Session>();
+
+function trackSession(session: Http2Session | undefined): void {
+  if (session === undefined || sessions.has(session) || session.destroyed) return;
+  sessions.add(session);
+  session.once('close', () => sessions.delete(session));
+}
+
 /** node:http's mark of the response that currently owns a socket. */
 type OwnedSocket = Socket & { _httpMessage?: unknown };
 
@@ -421,7 +537,7 @@ function frameChunk(chunk: Uint8Array): Buffer {
 }
 
 /** Streams the server ended whose last bytes are still on their way out. */
-const ending = new Set<ServerResponse>();
+const ending = new Set<Writable>();
 
 /**
  * Graceful shutdown of a node:http server with ssehub streams (on SIGTERM): the hub ends every
@@ -438,7 +554,7 @@ const ending = new Set<ServerResponse>();
  * ```
  */
 export async function closeGracefully(
-  server: Server,
+  server: Server | Http2Server | Http2SecureServer,
   hub: Pick<Hub, 'close'>,
   options: { readonly timeoutMs?: number } = {},
 ): Promise<void> {
@@ -461,8 +577,24 @@ export async function closeGracefully(
     }),
   ]);
   clearTimeout(timer);
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+  if ('closeAllConnections' in server) {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    return;
+  }
+  // node:http2 has no closeAllConnections: every session gets GOAWAY (its streams have ended)
+  // and is destroyed; an HTTP/1.1 connection of an `allowHTTP1` server is waited for, at most
+  // `timeoutMs`.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const session of sessions)
+    if ((session as ServerHttp2Session).server === server) session.destroy();
+  await Promise.race([
+    closed,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, options.timeoutMs ?? 10_000);
+    }),
+  ]);
+  clearTimeout(timer);
 }

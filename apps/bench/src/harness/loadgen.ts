@@ -57,7 +57,14 @@ export class LoadGenerator {
   /** Forks the workers and opens every client; `onProgress` gets the running total. */
   async connect(
     port: number,
-    opts: { batch: number; groups: number; path: string; timeoutMs: number },
+    opts: {
+      batch: number;
+      groups: number;
+      path: string;
+      timeoutMs: number;
+      protocol?: 'h2' | undefined;
+      streamsPerConnection?: number;
+    },
     onProgress: (connected: number) => void,
   ): Promise<ConnectOutcome> {
     const started = performance.now();
@@ -93,6 +100,8 @@ export class LoadGenerator {
         batch: opts.batch,
         groups: opts.groups,
         path: opts.path,
+        ...(opts.protocol ? { protocol: opts.protocol } : {}),
+        ...(opts.streamsPerConnection ? { streamsPerConnection: opts.streamsPerConnection } : {}),
       });
     }
     const reports = await Promise.all(waits);

@@ -64,6 +64,23 @@ export function checkTargets(results: ServerResult[]): TargetCheck[] {
     1.0,
   );
   rel('node adapter RSS/conn vs raw floor', 'ssehub-node', 'raw-node', rssPerClient, '<=', 1.15);
+  // Issue 13: HTTP/2 (10 000 streams over 200 connections) against the HTTP/1.1 node adapter.
+  rel(
+    'node adapter HTTP/2 burst vs HTTP/1.1',
+    'ssehub-node-h2',
+    'ssehub-node',
+    burstRate,
+    '>=',
+    0.5,
+  );
+  rel(
+    'node adapter HTTP/2 RSS/stream vs HTTP/1.1 RSS/conn',
+    'ssehub-node-h2',
+    'ssehub-node',
+    rssPerClient,
+    '<=',
+    1,
+  );
   rel('fetch adapter on Node burst vs h3', 'ssehub-fetch-node', 'h3', burstRate, '>=', 4);
   rel('fetch adapter on Node burst vs Hono', 'ssehub-fetch-node', 'hono', burstRate, '>=', 4);
   rel('fetch adapter on Bun burst vs Bun floor', 'bun-ssehub', 'bun-raw', burstRate, '>=', 0.8);

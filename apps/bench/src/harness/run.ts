@@ -8,7 +8,7 @@ import { LoadGenerator } from './loadgen.js';
 import { pinToCpu, waitForQuiet } from './machine.js';
 import { readNewestProfile, type SelfTime, selfTimes } from './profile.js';
 import { type ServerProcess, startServer } from './server-process.js';
-import { runtimeArgs, runtimeBinary, type ServerSpec } from './servers.js';
+import { runtimeArgs, runtimeBinary, type ServerSpec, STREAMS_PER_CONNECTION } from './servers.js';
 import { median, summarizeLatencies } from './stats.js';
 
 export interface PhaseMetrics {
@@ -126,12 +126,14 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     // Connect.
     let lastShown = 0;
     const outcome = await loadgen.connect(
-      server.port,
+      server.streamPort,
       {
         batch: config.connectBatch,
         groups: config.groups,
         path: spec.streamPath ?? '/sse',
         timeoutMs: 180_000,
+        protocol: spec.protocol,
+        streamsPerConnection: STREAMS_PER_CONNECTION,
       },
       (n) => {
         if (n - lastShown >= config.clients / 4 || n === config.clients) {

@@ -5,6 +5,8 @@ import type { MemoryStats } from '../servers/control.js';
 
 export interface ServerProcess {
   port: number;
+  /** Where the streams are served (HTTP/2 rows: their own server); `port` otherwise. */
+  streamPort: number;
   child: ChildProcess;
   /** Last lines the server wrote to stderr (for failure messages). */
   stderr(): string;
@@ -40,6 +42,7 @@ export async function startServer(
     stderrTail = (stderrTail + s).slice(-4000);
   });
   const lines = createInterface({ input: child.stdout! });
+  let streamPort: number | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no port within ${timeoutMs} ms`)), timeoutMs);
     child.once('exit', (code) => {
@@ -48,9 +51,10 @@ export async function startServer(
     });
     lines.on('line', (line) => {
       try {
-        const msg = JSON.parse(line) as { port?: number };
+        const msg = JSON.parse(line) as { port?: number; streamPort?: number };
         if (typeof msg.port === 'number') {
           clearTimeout(timer);
+          streamPort = msg.streamPort;
           resolve(msg.port);
         }
       } catch {
@@ -75,6 +79,7 @@ export async function startServer(
   };
   return {
     port,
+    streamPort: streamPort ?? port,
     child,
     stderr: () => stderrTail,
     call,

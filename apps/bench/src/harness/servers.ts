@@ -20,7 +20,15 @@ export interface ServerSpec {
   packages: string[];
   /** Stream endpoint; clients add `?group=g<n>&id=c<n>` (default `/sse`). */
   streamPath?: string;
+  /**
+   * `h2`: the clients are HTTP/2 streams (h2c), `STREAMS_PER_CONNECTION` on each connection, on
+   * the server's `streamPort`. Default: one HTTP/1.1 connection per client.
+   */
+  protocol?: 'h2';
 }
+
+/** Streams per HTTP/2 connection in the `h2` rows: 10 000 clients over 200 connections. */
+export const STREAMS_PER_CONNECTION = 50;
 
 /** ssehub's reference stream route under its default base. */
 const SSEHUB_STREAM = '/api/v1/sse/stream';
@@ -40,6 +48,15 @@ export const SERVERS: ServerSpec[] = [
     script: 'ssehub-node',
     packages: ['@ssehub/core', '@ssehub/node'],
     streamPath: SSEHUB_STREAM,
+  },
+  {
+    name: 'ssehub-node-h2',
+    label: 'ssehub: Hub + @ssehub/node sseHandler on node:http2 (h2c, 50 streams per connection)',
+    runtime: 'node',
+    script: 'ssehub-node-h2',
+    packages: ['@ssehub/core', '@ssehub/node'],
+    streamPath: SSEHUB_STREAM,
+    protocol: 'h2',
   },
   {
     name: 'ssehub-fetch-node',

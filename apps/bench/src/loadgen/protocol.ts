@@ -13,6 +13,12 @@ export interface ConnectCommand {
   groups: number;
   /** Path prefix of the stream endpoint, e.g. `/sse`. */
   path: string;
+  /**
+   * `h2`: HTTP/2 without TLS (prior knowledge, node:http2's client), `streamsPerConnection`
+   * streams on each connection. Default: one HTTP/1.1 connection per client.
+   */
+  protocol?: 'h1' | 'h2';
+  streamsPerConnection?: number;
 }
 
 /** Starts a measurement: counters reset, the worker reports once every client got `perClient`. */

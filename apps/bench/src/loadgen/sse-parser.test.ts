@@ -23,6 +23,17 @@ describe('SseResponseParser', () => {
     expect(times).toEqual([12.5, 1700000000000.25]);
   });
 
+  it('reads an HTTP/2 body (head from HEADERS, no chunked framing) with startBody', () => {
+    const times: number[] = [];
+    const parser = new SseResponseParser((t) => times.push(t));
+    parser.startBody(200);
+    for (const part of [': ok\n\ndata: {"t":7', ',"p":"x"}\n\n', 'data: {"t":8}\n\n'])
+      parser.push(Buffer.from(part));
+    expect(parser.headComplete).toBe(true);
+    expect(parser.status).toBe(200);
+    expect(times).toEqual([7, 8]);
+  });
+
   it('handles every split point, CRLF lines and events without a timestamp', () => {
     const text = `${HEAD}${chunk('data: {"t":3}\r\n\r\n')}${chunk('data: connected\n\n')}${chunk('data: {"t":4')}${chunk(',"p":"y"}\n')}${chunk('\n')}0\r\n\r\n`;
     const bytes = Buffer.from(text, 'latin1');

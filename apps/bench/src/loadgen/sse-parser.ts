@@ -49,6 +49,16 @@ export class SseResponseParser {
 
   constructor(private readonly onEvent: OnTimedEvent) {}
 
+  /**
+   * HTTP/2: the head arrived as a HEADERS frame and the body comes unframed (DATA frames, no
+   * chunked encoding): read what is pushed from now on as the body.
+   */
+  startBody(status: number): void {
+    this.status = status;
+    this.headComplete = true;
+    this.state = State.Body;
+  }
+
   /** Feeds bytes read from the socket. */
   push(buf: Buffer): void {
     let pos = 0;

@@ -5,6 +5,7 @@
  * {@link SseResponseParser}. No HTTP client library sits in between, so the generator's own cost
  * per event stays small and equal for every server under test.
  */
+import http2 from 'node:http2';
 import net from 'node:net';
 import type { ConnectCommand, PhaseResult, WorkerCommand, WorkerReport } from './protocol.js';
 import { SseResponseParser } from './sse-parser.js';
@@ -16,8 +17,7 @@ function send(report: WorkerReport): void {
 }
 
 interface Client {
-  socket: net.Socket;
-  parser: SseResponseParser;
+  close(): void;
 }
 
 const clients: Client[] = [];
@@ -87,7 +87,7 @@ function openClient(cmd: ConnectCommand, index: number): Promise<boolean> {
       },
     });
     socket.setNoDelay(true);
-    const client: Client = { socket, parser };
+    const client: Client = { close: () => socket.destroy() };
     const settle = (ok: boolean): void => {
       if (settled) return;
       settled = true;
@@ -109,14 +109,59 @@ function openClient(cmd: ConnectCommand, index: number): Promise<boolean> {
   });
 }
 
+/** HTTP/2 connections of this worker, `streamsPerConnection` clients on each. */
+const sessions: http2.ClientHttp2Session[] = [];
+
+/** One client as one stream of a shared HTTP/2 connection (h2c, prior knowledge). */
+function openStream(cmd: ConnectCommand, index: number): Promise<boolean> {
+  const perConnection = cmd.streamsPerConnection ?? 50;
+  const at = Math.floor(index / perConnection);
+  let session = sessions[at];
+  if (session === undefined) {
+    session = http2.connect(`http://${cmd.host}:${cmd.port}`, {
+      // Room for every stream's unread events: flow control is not what is measured.
+      settings: { initialWindowSize: 1 << 20 },
+    });
+    session.on('error', () => {});
+    sessions[at] = session;
+  }
+  return new Promise((resolve) => {
+    const id = cmd.firstId + index;
+    const parser = new SseResponseParser(onTimedEvent);
+    let settled = false;
+    const settle = (ok: boolean): void => {
+      if (settled) return;
+      settled = true;
+      resolve(ok);
+    };
+    const stream = session.request({
+      ':path': `${cmd.path}?group=g${id % cmd.groups}&id=c${id}`,
+      accept: 'text/event-stream',
+    });
+    stream.on('response', (headers) => {
+      const status = Number(headers[':status']);
+      parser.startBody(status);
+      settle(status === 200);
+    });
+    stream.on('data', (chunk: Buffer) => parser.push(chunk));
+    stream.on('error', () => settle(false));
+    stream.on('close', () => {
+      closedDuringPhase++;
+      settle(false);
+    });
+    clients.push({ close: () => stream.close() });
+  });
+}
+
 async function connectAll(cmd: ConnectCommand): Promise<void> {
+  const open = cmd.protocol === 'h2' ? openStream : openClient;
   let connected = 0;
   let failed = 0;
   const errors: string[] = [];
   for (let start = 0; start < cmd.count; start += cmd.batch) {
     const end = Math.min(cmd.count, start + cmd.batch);
     const batch: Promise<boolean>[] = [];
-    for (let i = start; i < end; i++) batch.push(openClient(cmd, i));
+    for (let i = start; i < end; i++) batch.push(open(cmd, i));
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
     const results = await Promise.race([Promise.all(batch), timeout]);
     if (results === 'timeout') {
@@ -155,7 +200,8 @@ process.on('message', (msg: WorkerCommand) => {
       if (!reported) report(false);
       break;
     case 'close':
-      for (const c of clients) c.socket.destroy();
+      for (const c of clients) c.close();
+      for (const session of sessions) session.destroy();
       process.exit(0);
   }
 });

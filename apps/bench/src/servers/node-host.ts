@@ -8,7 +8,12 @@ import { type BenchTarget, control } from './control.js';
 
 export type NodeListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
-export function hostNode(target: BenchTarget, listener: NodeListener): http.Server {
+/** `extra` is printed beside the port (e.g. `streamPort`, where streams are served elsewhere). */
+export function hostNode(
+  target: BenchTarget,
+  listener: NodeListener,
+  extra: Record<string, number> = {},
+): http.Server {
   const server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 0 }, (req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith('/bench/')) {
@@ -33,7 +38,7 @@ export function hostNode(target: BenchTarget, listener: NodeListener): http.Serv
   server.listen(0, '127.0.0.1', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    process.stdout.write(`${JSON.stringify({ port })}\n`);
+    process.stdout.write(`${JSON.stringify({ port, ...extra })}\n`);
   });
   // The harness closes stdin (or dies): stop with it. Exiting (rather than dying of the signal)
   // lets `--cpu-prof` write its profile.
