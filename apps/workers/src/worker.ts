@@ -1,0 +1,94 @@
+/**
+ * The Cloudflare Workers example: a thin Worker that routes every request to one Durable Object,
+ * `HubObject`, which holds the hub and answers the reference routes of @ssehub/fetch.
+ *
+ * Why an object: a Worker runs in many isolates that share no memory, so a hub in a module
+ * global would miss every send made in another isolate. A Durable Object is a single instance
+ * for its name, wherever it is called from: every stream and every publish meets in it. Its
+ * replay history is in the object's storage (`DurableHistory`), so a client that reconnects after
+ * the object restarted still gets what it missed.
+ *
+ * Run locally on workerd: `PORT=3000 SSE_PUBLISH_KEY=dev pnpm start` (scripts/start.mjs).
+ * Deploy: `wrangler deploy` with wrangler.toml (the same bindings).
+ */
+
+import { configFromEnv, Hub } from '@ssehub/core';
+import { type FetchHandler, sseHandler } from '@ssehub/fetch';
+import { DurableObject } from 'cloudflare:workers';
+import type { DurableObjectNamespace } from './cloudflare.js';
+import { DurableHistory } from './history.js';
+
+/** The Worker's bindings: the object namespace, and the `SSE_*` variables as plain-text vars. */
+export interface Env {
+  readonly HUB: DurableObjectNamespace;
+  /** The object every request goes to (default `hub`). */
+  readonly SSE_OBJECT_NAME?: string;
+  /**
+   * `1`: take the client's address (for `SSE_MAX_PER_IP`) from `CF-Connecting-IP`, which
+   * Cloudflare's edge sets on every request. Leave it off where something else could set it.
+   */
+  readonly SSE_TRUST_CF_CONNECTING_IP?: string;
+  readonly [variable: string]: unknown;
+}
+
+/** The `SSE_*` bindings as the `Env` of `configFromEnv` (vars are strings; anything else is not ours). */
+function variables(env: Env): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env))
+    if (key.startsWith('SSE_') && typeof value === 'string') vars[key] = value;
+  return vars;
+}
+
+/**
+ * The Durable Object that holds the hub. One instance per name: every stream and publish routed
+ * to it meets here. It runs on one thread, so one object bounds the fan-out (see README, "Scale").
+ */
+export class HubObject extends DurableObject<Env> {
+  #hub: Hub | undefined;
+  #handle: FetchHandler | undefined;
+  #trustCfConnectingIp = false;
+
+  constructor(ctx: ConstructorParameters<typeof DurableObject<Env>>[0], env: Env) {
+    super(ctx, env);
+    // No request reaches the object before its history is read back from storage.
+    void ctx.blockConcurrencyWhile(async () => {
+      const vars = variables(env);
+      const config = configFromEnv(vars);
+      const history = await DurableHistory.load(ctx.storage, config.hub.history as object);
+      this.#hub = new Hub({ ...config.hub, history });
+      this.#handle = sseHandler(this.#hub, config.handler);
+      this.#trustCfConnectingIp = vars.SSE_TRUST_CF_CONNECTING_IP === '1';
+    });
+  }
+
+  override fetch(request: Request): Promise<Response> {
+    const remoteAddress = this.#trustCfConnectingIp
+      ? (request.headers.get('cf-connecting-ip') ?? undefined)
+      : undefined;
+    return this.#handle!(request, { remoteAddress });
+  }
+
+  /**
+   * Ends every stream (after flushing what was queued) and closes the hub. Called over RPC by the
+   * local launcher on SIGTERM; a Worker's request cannot reach it.
+   */
+  async shutdown(): Promise<void> {
+    await this.#hub?.close();
+  }
+
+  /**
+   * Resets the object as the platform does on an eviction or a crash: its streams break and the
+   * next request constructs it anew from storage. RPC only, for the restart test.
+   */
+  restart(): void {
+    this.ctx.abort('restart requested');
+  }
+}
+
+export default {
+  /** The thin router: every request, as it is, to the one hub object. */
+  fetch(request: Request, env: Env): Promise<Response> {
+    const id = env.HUB.idFromName(env.SSE_OBJECT_NAME ?? 'hub');
+    return env.HUB.get(id).fetch(request);
+  },
+};
