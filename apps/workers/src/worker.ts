@@ -61,11 +61,16 @@ export class HubObject extends DurableObject<Env> {
     });
   }
 
-  override fetch(request: Request): Promise<Response> {
+  override async fetch(request: Request): Promise<Response> {
     const remoteAddress = this.#trustCfConnectingIp
       ? (request.headers.get('cf-connecting-ip') ?? undefined)
       : undefined;
-    return this.#handle!(request, { remoteAddress });
+    const response = await this.#handle!(request, { remoteAddress });
+    // A body the hub answered without reading (403, 415, 404...): read it to the end first. On
+    // workerd, a request whose body is left unread ends its client's keep-alive connection with
+    // a reset, which the client's next request on that connection gets instead of an answer.
+    if (request.body !== null && !request.bodyUsed) await drain(request.body);
+    return response;
   }
 
   /**
@@ -82,6 +87,27 @@ export class HubObject extends DurableObject<Env> {
    */
   restart(): void {
     this.ctx.abort('restart requested');
+  }
+}
+
+/** At most this much of an unread body is read and dropped; a larger one is cancelled. */
+const DRAIN_BYTES = 1024 * 1024;
+
+async function drain(body: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = body.getReader();
+  let dropped = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      dropped += value.byteLength;
+      if (dropped > DRAIN_BYTES) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // The client went away: nothing left to drop.
   }
 }
 
