@@ -9,7 +9,7 @@
  * every stream and exit 0.
  */
 
-import { startWorker, sseVariables } from './worker.mjs';
+import { sseVariables, startWorker } from './worker.mjs';
 
 const persistTo = process.env.SSE_WORKERS_PERSIST || undefined;
 const { SSE_WORKERS_PERSIST: _, ...vars } = sseVariables(process.env);

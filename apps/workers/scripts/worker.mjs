@@ -59,14 +59,16 @@ export function sseVariables(env) {
  */
 export async function startWorker({ port = 0, vars = {}, persistTo, bundle } = {}) {
   const { path, text } = bundle ?? (await bundleWorker());
-  const temporary = persistTo === undefined ? mkdtempSync(join(tmpdir(), 'ssehub-workers-')) : undefined;
+  const temporary =
+    persistTo === undefined ? mkdtempSync(join(tmpdir(), 'ssehub-workers-')) : undefined;
   const mf = new Miniflare({
     modules: true,
     script: text,
     scriptPath: path,
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: COMPATIBILITY_FLAGS,
-    durableObjects: { HUB: 'HubObject' },
+    // SQLite-backed, as `new_sqlite_classes` in wrangler.toml (the storage API is the same).
+    durableObjects: { HUB: { className: 'HubObject', useSQLite: true } },
     durableObjectsPersist: persistTo ?? temporary,
     bindings: vars,
     host: '127.0.0.1',

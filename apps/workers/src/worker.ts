@@ -12,9 +12,9 @@
  * Deploy: `wrangler deploy` with wrangler.toml (the same bindings).
  */
 
+import { DurableObject } from 'cloudflare:workers';
 import { configFromEnv, Hub } from '@ssehub/core';
 import { type FetchHandler, sseHandler } from '@ssehub/fetch';
-import { DurableObject } from 'cloudflare:workers';
 import type { DurableObjectNamespace } from './cloudflare.js';
 import { DurableHistory } from './history.js';
 
