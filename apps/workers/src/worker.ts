@@ -54,7 +54,12 @@ export class HubObject extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       const vars = variables(env);
       const config = configFromEnv(vars);
-      const history = await DurableHistory.load(ctx.storage, config.hub.history as object);
+      // configFromEnv gives the history's bounds (SSE_HISTORY_MAX, SSE_HISTORY_MAX_AGE_MS).
+      const bounds = config.hub.history;
+      const history = await DurableHistory.load(
+        ctx.storage,
+        typeof bounds === 'object' && !('append' in bounds) ? bounds : {},
+      );
       this.#hub = new Hub({ ...config.hub, history });
       this.#handle = sseHandler(this.#hub, config.handler);
       this.#trustCfConnectingIp = vars.SSE_TRUST_CF_CONNECTING_IP === '1';
