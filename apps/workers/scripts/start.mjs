@@ -12,7 +12,16 @@
 import { sseVariables, startWorker } from './worker.mjs';
 
 const persistTo = process.env.SSE_WORKERS_PERSIST || undefined;
-const { SSE_WORKERS_PERSIST: _, ...vars } = sseVariables(process.env);
+let vars;
+try {
+  vars = await sseVariables(process.env);
+} catch (error) {
+  // A malformed or unusable SSE_* variable: say which, and do not start.
+  console.error(error instanceof RangeError ? `${error.name}: ${error.message}` : error);
+  process.exit(1);
+}
+// The launcher's own setting, not the Worker's.
+delete vars.SSE_WORKERS_PERSIST;
 const worker = await startWorker({ port: Number(process.env.PORT ?? 3000), vars, persistTo });
 console.log(`listening on ${worker.origin}`);
 

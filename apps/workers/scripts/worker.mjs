@@ -9,8 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { configFromEnv } from '@ssehub/core';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 
@@ -42,12 +41,30 @@ export async function bundleWorker() {
   return { path: outfile, text: result.outputFiles[0].text };
 }
 
-/** The `SSE_*` variables of `env`, validated as `configFromEnv` reads them (throws a RangeError naming a bad one). */
-export function sseVariables(env) {
+/**
+ * The `SSE_*` variables of `env`, checked as the object will read them (src/settings.ts, bundled
+ * and loaded here): throws a RangeError naming a malformed or unusable one.
+ */
+export async function sseVariables(env) {
   const vars = {};
   for (const [key, value] of Object.entries(env))
     if (key.startsWith('SSE_') && value !== undefined) vars[key] = value;
-  configFromEnv(vars);
+  const folder = mkdtempSync(join(tmpdir(), 'ssehub-workers-settings-'));
+  try {
+    const outfile = join(folder, 'settings.mjs');
+    await build({
+      entryPoints: [join(app, 'src', 'settings.ts')],
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'neutral',
+      logLevel: 'warning',
+    });
+    const { settings } = await import(pathToFileURL(outfile).href);
+    settings(vars);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
   return vars;
 }
 

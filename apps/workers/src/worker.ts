@@ -13,10 +13,12 @@
  */
 
 import { DurableObject } from 'cloudflare:workers';
-import { configFromEnv, Hub } from '@ssehub/core';
+import { Hub } from '@ssehub/core';
+import { serverErrorResponse } from '@ssehub/core/adapter';
 import { type FetchHandler, sseHandler } from '@ssehub/fetch';
 import type { DurableObjectNamespace } from './cloudflare.js';
 import { DurableHistory } from './history.js';
+import { settings } from './settings.js';
 
 /** The Worker's bindings: the object namespace, and the `SSE_*` variables as plain-text vars. */
 export interface Env {
@@ -29,14 +31,6 @@ export interface Env {
    */
   readonly SSE_TRUST_CF_CONNECTING_IP?: string;
   readonly [variable: string]: unknown;
-}
-
-/** The `SSE_*` bindings as the `Env` of `configFromEnv` (vars are strings; anything else is not ours). */
-function variables(env: Env): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env))
-    if (key.startsWith('SSE_') && typeof value === 'string') vars[key] = value;
-  return vars;
 }
 
 /**
@@ -52,8 +46,14 @@ export class HubObject extends DurableObject<Env> {
     super(ctx, env);
     // No request reaches the object before its history is read back from storage.
     void ctx.blockConcurrencyWhile(async () => {
-      const vars = variables(env);
-      const config = configFromEnv(vars);
+      let config: ReturnType<typeof settings>['config'];
+      try {
+        ({ config, trustCfConnectingIp: this.#trustCfConnectingIp } = settings(env));
+      } catch (error) {
+        // A configuration error: every request gets a 500 and the log says why.
+        console.error(error);
+        return;
+      }
       // configFromEnv gives the history's bounds (SSE_HISTORY_MAX, SSE_HISTORY_MAX_AGE_MS).
       const bounds = config.hub.history;
       const history = await DurableHistory.load(
@@ -62,7 +62,6 @@ export class HubObject extends DurableObject<Env> {
       );
       this.#hub = new Hub({ ...config.hub, history });
       this.#handle = sseHandler(this.#hub, config.handler);
-      this.#trustCfConnectingIp = vars.SSE_TRUST_CF_CONNECTING_IP === '1';
     });
   }
 
@@ -70,7 +69,11 @@ export class HubObject extends DurableObject<Env> {
     const remoteAddress = this.#trustCfConnectingIp
       ? (request.headers.get('cf-connecting-ip') ?? undefined)
       : undefined;
-    const response = await this.#handle!(request, { remoteAddress });
+    if (this.#handle === undefined) {
+      const { status, headers, body } = serverErrorResponse();
+      return new Response(body, { status, headers });
+    }
+    const response = await this.#handle(request, { remoteAddress });
     // A body the hub answered without reading (403, 415, 404...): read it to the end first. On
     // workerd, a request whose body is left unread ends its client's keep-alive connection with
     // a reset, which the client's next request on that connection gets instead of an answer.
@@ -119,7 +122,9 @@ async function drain(body: ReadableStream<Uint8Array>): Promise<void> {
 export default {
   /** The thin router: every request, as it is, to the one hub object. */
   fetch(request: Request, env: Env): Promise<Response> {
-    const id = env.HUB.idFromName(env.SSE_OBJECT_NAME ?? 'hub');
+    const id = env.HUB.idFromName(
+      typeof env.SSE_OBJECT_NAME === 'string' ? env.SSE_OBJECT_NAME : 'hub',
+    );
     return env.HUB.get(id).fetch(request);
   },
 };
