@@ -16,7 +16,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { Hub } from '@ssehub/core';
 import { serverErrorResponse } from '@ssehub/core/adapter';
 import { type FetchHandler, sseHandler } from '@ssehub/fetch';
-import type { DurableObjectNamespace } from './cloudflare.js';
+import type { DurableObjectNamespace, DurableObjectState } from './cloudflare.js';
 import { DurableHistory } from './history.js';
 import { settings } from './settings.js';
 
@@ -42,7 +42,7 @@ export class HubObject extends DurableObject<Env> {
   #handle: FetchHandler | undefined;
   #trustCfConnectingIp = false;
 
-  constructor(ctx: ConstructorParameters<typeof DurableObject<Env>>[0], env: Env) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     // No request reaches the object before its history is read back from storage.
     void ctx.blockConcurrencyWhile(async () => {
