@@ -235,14 +235,24 @@ describe('history', () => {
     await a.hub.sendGroup('g', { data: 'a0' });
     await until(() => onB.events.length === 1, 'first event');
 
-    // b's subscriber drops (the command connection stays): both nodes go on sending.
-    subscribers[0]!.disconnect(true);
-    const sends: Promise<number>[] = [];
+    // b's subscriber drops (the command connection stays) and stays away until both nodes have
+    // sent: on a busy machine its usual 50 ms reconnect could come back before any send.
+    const subscriber = subscribers[0]!;
+    let away = true;
+    subscriber.options.retryStrategy = () => (away ? 3_600_000 : 10);
+    subscriber.disconnect(true);
+    await until(() => subscriber.status === 'reconnecting', 'b unsubscribed');
+    const fromA: Promise<number>[] = [];
+    const fromB: Promise<number>[] = [];
     for (let i = 1; i <= 20; i++) {
-      sends.push(a.hub.sendGroup('g', { data: `a${i}` }));
-      if (i % 5 === 0) sends.push(b.hub.sendGroup('g', { data: `b${i}` }));
+      fromA.push(a.hub.sendGroup('g', { data: `a${i}` }));
+      if (i % 5 === 0) fromB.push(b.hub.sendGroup('g', { data: `b${i}` }));
     }
-    await Promise.all(sends);
+    // a's sends are in the stream; b's wait for their place, which the read-back gives them.
+    await Promise.all(fromA);
+    away = false;
+    void subscriber.connect().catch(() => {});
+    await Promise.all(fromB);
     await until(() => b.backplane.metrics().resubscribes === 1, 'b resubscribes');
     await until(
       () => onB.events.length === 25 && onA.events.length === 25,
