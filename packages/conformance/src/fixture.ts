@@ -27,6 +27,7 @@ export const CHECKS = [
   'headers',
   'connected',
   'routing',
+  'presence',
   'encoding',
   'heartbeat',
   'replay',
