@@ -224,9 +224,12 @@ export class Hub<M extends EventMap = AnyEvents> {
     shutdown: 0,
     error: 0,
   };
-  readonly #writeDelay = new Histogram();
-  readonly #queueDepth = new Histogram();
-  readonly #replaySize = new Histogram();
+  /** 1 ms to 16 s. */
+  readonly #writeDelay = new Histogram(15);
+  /** 1 to 1 024 chunks (maxQueuedEvents is 100 by default). */
+  readonly #queueDepth = new Histogram(11);
+  /** 1 to 8 192 events. */
+  readonly #replaySize = new Histogram(14);
   readonly #counters: HubCounters = {
     eventsSent: 0,
     eventsDelivered: 0,

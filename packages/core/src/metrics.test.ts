@@ -62,6 +62,7 @@ describe('metrics', () => {
       { le: 8, count: 6 },
     ]);
     expect(buckets.at(-1)).toEqual({ le: 32_768, count: 6 });
+    expect(new Histogram(3).snapshot().buckets.map((b) => b.le)).toEqual([1, 2, 4]);
     expect(count).toBe(7);
     expect(sum).toBe(100_015);
   });

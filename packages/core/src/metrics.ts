@@ -33,21 +33,25 @@ export interface HistogramSnapshot {
   readonly count: number;
 }
 
-const BUCKETS = 16;
-
 /**
- * A histogram with power-of-two bounds 1, 2, 4 ... 32 768 (and +Inf): observing is a `clz32`
- * and two additions, cheap enough for every write of every connection.
+ * A histogram with power-of-two bounds 1, 2, 4 ... 2^(buckets − 1) (and +Inf): observing is a
+ * `clz32` and two additions, cheap enough for every write of every connection.
  */
 export class Histogram {
-  readonly #counts = new Float64Array(BUCKETS + 1);
+  readonly #buckets: number;
+  readonly #counts: Float64Array;
   #sum = 0;
   #count = 0;
+
+  constructor(buckets = 16) {
+    this.#buckets = buckets;
+    this.#counts = new Float64Array(buckets + 1);
+  }
 
   observe(value: number): void {
     const v = value > 1 ? Math.ceil(value) : 1;
     const i = v === 1 ? 0 : 32 - Math.clz32(v - 1);
-    this.#counts[i < BUCKETS ? i : BUCKETS]!++;
+    this.#counts[i < this.#buckets ? i : this.#buckets]!++;
     this.#sum += value > 0 ? value : 0;
     this.#count++;
   }
@@ -55,7 +59,7 @@ export class Histogram {
   snapshot(): HistogramSnapshot {
     const buckets: { le: number; count: number }[] = [];
     let cumulative = 0;
-    for (let i = 0; i < BUCKETS; i++) {
+    for (let i = 0; i < this.#buckets; i++) {
       cumulative += this.#counts[i]!;
       buckets.push({ le: 2 ** i, count: cumulative });
     }
