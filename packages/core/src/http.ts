@@ -706,7 +706,16 @@ export function createHandler<M extends EventMap = AnyEvents>(
           if (early) return early;
           const group = checkName(rest[0], 'group');
           if (typeof group !== 'string') return group;
-          return json(200, { code: 200, data: await hub.presence(group) });
+          let presence: Awaited<ReturnType<Hub<M>['presence']>>;
+          try {
+            presence = await hub.presence(group);
+          } catch {
+            // A presence store (Redis) that does not answer: nothing to show, come back later.
+            return jsonError(503, 'Presence is unavailable: its store did not answer.', {
+              'retry-after': BROKER_RETRY_AFTER,
+            });
+          }
+          return json(200, { code: 200, data: presence });
         }
         case 'publish': {
           if (rest.length !== 0) break;

@@ -99,6 +99,31 @@ describe('presence', () => {
     expect((await t.presence('bad%20name')).status).toBe(400);
   });
 
+  it('a store that does not answer makes the route a 503, and puts what the hub holds', async () => {
+    const puts: unknown[][] = [];
+    const t = setup({
+      presenceStore: {
+        start: () => {},
+        put: (...args) => puts.push(['put', ...args]),
+        remove: (...args) => puts.push(['remove', ...args]),
+        list: () => Promise.reject(new Error('redis is down')),
+        close: () => {},
+      },
+      presence: { graceMs: 0 },
+    });
+    const a = await t.open('g', 'a');
+    a.connection.closed();
+    await sleep(20);
+    expect(puts).toEqual([
+      ['put', 'g', 'a', 1, {}],
+      ['put', 'g', 'a', 0, {}],
+      ['remove', 'g', 'a'],
+    ]);
+    const res = await t.presence('g');
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ code: 503, error: 'service_unavailable' });
+  });
+
   it('lists the meta the app attached to the first connection', async () => {
     const hub = new Hub();
     hubs.push(hub);
