@@ -267,8 +267,9 @@ export interface PromRegistryLike {
  * promClientCollector(register, () => hub.metrics());
  * ```
  *
- * Register once; the names come from the first collection (families that only appear later, such
- * as a broker's, are not added).
+ * Register once; the names come from the first collection (families that only appear later are
+ * not added). Counter names already end in `_total`, as the Prometheus text format (the registry's
+ * default content type) wants them.
  */
 export function promClientCollector(
   registry: PromRegistryLike,

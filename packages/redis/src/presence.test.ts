@@ -79,3 +79,17 @@ it('a node that cannot reach Redis past its lease is reaped; back, it writes its
   expect(changes(watcher).slice(3)).toEqual(['leave y', 'join y']);
   expect((await b.presence('room')).clients).toEqual(listed.clients);
 });
+
+it('a burst of connections in one tick is written in bounded batches, all of it', async () => {
+  const prefix = uniquePrefix('presence-burst');
+  const [a, b] = [await node(prefix, 'a'), await node(prefix, 'b')];
+  for (let i = 0; i < 2_500; i++) open(a, 'crowd', `c${i}`);
+  open(b, 'crowd', 'c0');
+  let listed = await b.presence('crowd');
+  for (let i = 0; i < 100 && listed.count < 2_500; i++) {
+    await sleep(50);
+    listed = await b.presence('crowd');
+  }
+  expect(listed.count).toBe(2_500);
+  expect(listed.clients[0]).toEqual({ id: 'c0', connections: 2, meta: { name: 'C0' } });
+});

@@ -43,13 +43,7 @@ export class RedisPresence implements PresenceStore {
   }
 
   put(group: string, id: string, connections: number, meta: unknown): void {
-    let payload: string;
-    try {
-      payload = JSON.stringify({ c: connections, m: meta ?? {} });
-    } catch {
-      payload = JSON.stringify({ c: connections, m: {} });
-    }
-    this.#ops.push('p', group, id, payload);
+    this.#ops.push('p', group, id, payload(connections, meta));
     this.#schedule();
   }
 
@@ -99,7 +93,9 @@ export class RedisPresence implements PresenceStore {
 
   /** Writes the pending changes (all of the node's clients after a failure), renews the lease, reaps. */
   #sync(): void {
-    this.#chain = this.#chain.then(() => this.#run());
+    this.#chain = this.#chain
+      .then(() => this.#run())
+      .catch((error) => this.#node?.onError(error, 'presence'));
   }
 
   async #run(): Promise<void> {
@@ -118,41 +114,54 @@ export class RedisPresence implements PresenceStore {
     if (resync) {
       // The full state replaces whatever was pending: it already contains it.
       ops = [];
-      for (const client of node.snapshot()) {
-        ops.push(
-          'p',
-          client.group,
-          client.id,
-          JSON.stringify({ c: client.connections, m: client.meta }),
-        );
+      for (const client of node.snapshot())
+        ops.push('p', client.group, client.id, payload(client.connections, client.meta));
+    }
+    // A resync is one script (it prunes what it does not list); other changes go in bounded
+    // batches, so a burst of connections never makes one huge command.
+    let from = 0;
+    do {
+      const batch = resync ? ops : ops.slice(from, from + MAX_BATCH_ARGS);
+      from += batch.length;
+      let reply: (string | number)[];
+      try {
+        reply = (await connections.script(
+          PRESENCE_SYNC,
+          [],
+          [prefix, origin, String(leaseMs), resync ? '1' : '0', ...batch],
+        )) as (string | number)[];
+      } catch (error) {
+        // What was lost is rewritten in full once Redis answers again.
+        this.#resync = true;
+        node.onError(error, 'presence');
+        return;
       }
-    }
-    let reply: (string | number)[];
-    try {
-      reply = (await connections.script(
-        PRESENCE_SYNC,
-        [],
-        [prefix, origin, String(leaseMs), resync ? '1' : '0', ...ops],
-      )) as (string | number)[];
-    } catch (error) {
-      // What was lost is rewritten in full once Redis answers again.
-      this.#resync = true;
-      node.onError(error, 'presence');
-      return;
-    }
+      for (let i = 1; i + 2 < reply.length; i += 3) {
+        node.changed({
+          kind: reply[i] === 'join' ? 'join' : 'leave',
+          group: String(reply[i + 1]),
+          id: String(reply[i + 2]),
+        });
+      }
+      if (reply[0] === 1 && this.#registered && !resync) {
+        // Reaped while it was away: its clients left; write them again (they join again).
+        this.#resync = true;
+        this.#sync();
+      }
+      this.#registered = true;
+    } while (from < ops.length);
     if (resync) this.#resync = false;
-    for (let i = 1; i + 2 < reply.length; i += 3) {
-      node.changed({
-        kind: reply[i] === 'join' ? 'join' : 'leave',
-        group: String(reply[i + 1]),
-        id: String(reply[i + 2]),
-      });
-    }
-    if (reply[0] === 1 && this.#registered && !resync) {
-      // Reaped while it was away: its clients left; write them again (they join again).
-      this.#resync = true;
-      this.#sync();
-    }
-    this.#registered = true;
+  }
+}
+
+/** Changes per script: 1 000 (four arguments each). */
+const MAX_BATCH_ARGS = 4_000;
+
+/** A client's record: its connections here and its meta (`{}` when the meta is not JSON). */
+function payload(connections: number, meta: unknown): string {
+  try {
+    return JSON.stringify({ c: connections, m: meta ?? {} });
+  } catch {
+    return JSON.stringify({ c: connections, m: {} });
   }
 }
