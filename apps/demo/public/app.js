@@ -233,13 +233,14 @@ async function connect() {
     const ticker = $('challenge-ticker');
     ticker.textContent = `Round ${field(data, 'round') ?? '?'}: ${field(data, 'message') ?? preview(data)}`;
   });
-  next.on('user_online', (data, meta) => {
+  // The hub's presence events: a client's first connection opened, its last one closed.
+  next.on('join', (data, meta) => {
     log(meta, data);
     const who = field(data, 'id');
     if (typeof who === 'string' && field(data, 'group') === me.group) presence.add(who);
     showPresence();
   });
-  next.on('user_offline', (data, meta) => {
+  next.on('leave', (data, meta) => {
     log(meta, data);
     const who = field(data, 'id');
     if (typeof who === 'string' && field(data, 'group') === me.group) presence.delete(who);
@@ -375,14 +376,16 @@ function showPresence() {
 async function refreshPresence() {
   const group = me.group;
   try {
-    const response = await fetch(`/demo/presence?group=${encodeURIComponent(group)}`);
+    // The hub's presence route (GET {base}/presence/:group), through the demo's admin proxy.
+    const response = await fetch(`/demo/admin/presence/${encodeURIComponent(group)}`);
     const answer = await response.json();
-    if (group !== me.group || !Array.isArray(answer.online)) return;
+    const clients = answer?.data?.clients;
+    if (group !== me.group || !Array.isArray(clients)) return;
     presence.clear();
-    for (const id of answer.online) presence.add(id);
+    for (const client of clients) presence.add(client.id);
     showPresence();
   } catch {
-    // The next user_online / user_offline fixes the list.
+    // The next join / leave fixes the list.
   }
 }
 
@@ -404,8 +407,8 @@ const PAYLOADS = /** @type {Record<string, unknown>} */ ({
     ranking: [{ id: 'alice', score: 100, rank: 1, online: true, bot: false }],
   },
   task_progress: { taskId: 'manual', percent: 50, step: 'Halfway', done: false },
-  user_online: { id: 'someone', group: 'challenge_42', at: 0 },
-  user_offline: { id: 'someone', group: 'challenge_42', at: 0 },
+  join: { group: 'challenge_42', id: 'someone' },
+  leave: { group: 'challenge_42', id: 'someone' },
   '': 'plain text or any JSON',
 });
 

@@ -4,12 +4,11 @@
  *
  * | route | does |
  * | --- | --- |
- * | `{base}/*` (default `/api/v1/sse`) | the reference routes: stream, publish, disconnect, info, metrics |
+ * | `{base}/*` (default `/api/v1/sse`) | the reference routes: stream, publish, disconnect, info, metrics, presence |
  * | `GET /demo/config` | what the page needs to know (base, whether tokens and a publisher key are on) |
  * | `POST /demo/token {group, id}` | signs a stream token when `SSE_SECRET` is set (demo only!) |
  * | `POST /demo/task {group, id}` | a simulated task that sends `task_progress` 0 → 100 % to that user |
- * | `GET /demo/presence?group=` | who is online in a group |
- * | `/demo/admin/{publish, info, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
+ * | `/demo/admin/{publish, info, presence/:group, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
  * | `GET /`, `/app.js`, ... and `/lib/client/*` | the page, and `@ssehub/client`'s ESM build |
  *
  * The admin routes need a publisher key: `SSE_PUBLISH_KEY`, or else a random one the demo makes at
@@ -117,23 +116,19 @@ export function createDemo(options: DemoOptions = {}): Demo {
   const hub: Hub<DemoEvents> = new Hub<DemoEvents>({
     ...config.hub,
     ...backplane?.hubOptions,
+    // Who is online: the hub's presence, `join` and `leave` in every group unless
+    // SSE_PRESENCE_EVENTS says which (cluster-wide with REDIS_URL).
+    presence: { ...config.hub.presence, events: config.hub.presence?.events ?? (() => true) },
     onConnect(connection) {
       markLive(connection);
       const { group, id } = connection;
-      if (hub.connectionsOf({ group, id }) === 1) {
-        hub
-          .sendGroup(group, typedEvent('user_online', { id, group, at: Date.now() }))
-          .catch((error) => report(error, 'presence'));
-        // The process that plays the rounds keeps the scores; others leave it to the next round.
-        if (CHALLENGE.test(group) && options.challenges !== 'none') sendStandings(group);
-      }
-    },
-    onDisconnect(connection, reason) {
-      const { group, id } = connection;
-      if (reason === 'shutdown' || hub.connectionsOf({ group, id }) > 0) return;
-      hub
-        .sendGroup(group, typedEvent('user_offline', { id, group, at: Date.now() }))
-        .catch((error) => report(error, 'presence'));
+      // The process that plays the rounds keeps the scores; others leave it to the next round.
+      if (
+        hub.connectionsOf({ group, id }) === 1 &&
+        CHALLENGE.test(group) &&
+        options.challenges !== 'none'
+      )
+        sendStandings(group);
     },
     onError: report,
   });
@@ -264,7 +259,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
-    const admin = /^\/demo\/admin(\/(?:publish|info|disconnect\/[^/]+\/[^/]+))$/.exec(path);
+    const admin =
+      /^\/demo\/admin(\/(?:publish|info|presence\/[^/]+|disconnect\/[^/]+\/[^/]+))$/.exec(path);
     if (admin) {
       // Into the reference route, with the publisher key the browser never sees.
       req.url = `${base}${admin[1]}${url.search}`;
@@ -280,12 +276,6 @@ export function createDemo(options: DemoOptions = {}): Demo {
         publisherKey: true,
       };
       return json(res, 200, body);
-    }
-
-    if (path === '/demo/presence' && method === 'GET') {
-      const group = url.searchParams.get('group') ?? '';
-      if (!NAME.test(group)) return json(res, 400, { error: 'The group is invalid.' });
-      return json(res, 200, { group, online: hub.groupClients(group).sort() });
     }
 
     if ((path === '/demo/token' || path === '/demo/task') && method === 'POST') {

@@ -53,11 +53,10 @@ export interface ChallengeUpdate {
   message: string;
 }
 
-/** A user came online in, or left, a group. */
+/** A user came online in (`join`), or left (`leave`), a group: the hub's presence events. */
 export interface Presence {
-  id: string;
   group: string;
-  at: number;
+  id: string;
 }
 
 /** A system broadcast. */
@@ -80,8 +79,8 @@ export type DemoEvents = {
   task_progress: TaskProgress;
   rank_update: RankUpdate;
   challenge_update: ChallengeUpdate;
-  user_online: Presence;
-  user_offline: Presence;
+  join: Presence;
+  leave: Presence;
   system: SystemMessage;
   live: Live;
 };
@@ -92,8 +91,8 @@ export const DEMO_EVENT_NAMES = [
   'task_progress',
   'rank_update',
   'challenge_update',
-  'user_online',
-  'user_offline',
+  'join',
+  'leave',
   'system',
 ] as const;
 

@@ -39,6 +39,12 @@ async function readStream(
   return text;
 }
 
+/** The ids online in a group, from the hub's presence route through the demo's admin proxy. */
+async function online(url: string, group: string): Promise<string[]> {
+  const answer = await (await fetch(`${url}/demo/admin/presence/${group}`)).json();
+  return answer.data.clients.map((client: { id: string }) => client.id);
+}
+
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, {
     method: 'POST',
@@ -89,11 +95,7 @@ describe('the demo server, open (no SSE_* variables)', () => {
   test('a task sends task_progress from 0 to 100 % to its user', async () => {
     const stream = readStream(`${demo.url}/api/v1/sse/stream/tasks/runner`, '"percent":100');
     // The stream is open once the presence list shows it.
-    await expect
-      .poll(
-        async () => (await (await fetch(`${demo.url}/demo/presence?group=tasks`)).json()).online,
-      )
-      .toEqual(['runner']);
+    await expect.poll(() => online(demo.url, 'tasks')).toEqual(['runner']);
     const started = await post(`${demo.url}/demo/task`, { group: 'tasks', id: 'runner' });
     expect(started.status).toBe(202);
     const text = await stream;
@@ -162,9 +164,7 @@ describe('the demo server with SSE_SECRET and SSE_PUBLISH_KEY', () => {
       for await (const _ of response.body as unknown as AsyncIterable<Uint8Array>);
       return 'ended';
     })();
-    await expect
-      .poll(async () => (await (await fetch(`${demo.url}/demo/presence?group=g`)).json()).online)
-      .toEqual(['z']);
+    await expect.poll(() => online(demo.url, 'g')).toEqual(['z']);
     const started = Date.now();
     expect(await demo.stop()).toBe(0);
     await expect(ended).resolves.toBe('ended');
@@ -254,6 +254,7 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
       REDIS_URL: `redis://127.0.0.1:${port}`,
       SSE_REDIS_PREFIX: `demo-test-${port}`,
       SSE_PUBLISH_KEY: PUBLISH_KEY,
+      SSE_PRESENCE_GRACE_MS: '300',
     };
     // startDemo waits for the printed URL, which comes once the backplane is ready.
     for (let tries = 0; tries < 100; tries++) {
@@ -278,11 +279,7 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
   test('a send, a kick and a replay cross processes', async () => {
     const stream = `${a.url}/api/v1/sse/stream/challenge_5/ann`;
     const reached = readStream(stream, 'cross-node');
-    await expect
-      .poll(
-        async () => (await (await fetch(`${a.url}/demo/presence?group=challenge_5`)).json()).online,
-      )
-      .toEqual(['ann']);
+    await expect.poll(() => online(a.url, 'challenge_5')).toEqual(['ann']);
     const send = (content: string) =>
       post(`${b.url}/demo/admin/publish`, {
         group: 'challenge_5',
@@ -294,11 +291,10 @@ describe.skipIf(REDIS_SERVER === undefined)('two demo processes with REDIS_URL',
     expect(await reached).toContain('cross-node');
 
     // Kicked through b, from a. The first stream must be gone first: a client that comes online
-    // again gets the group's `user_online` (an event with an id, to resume from below); a second
-    // tab of a client still online gets nothing with an id.
-    await expect
-      .poll(async () => (await (await fetch(`${a.url}/demo/admin/info`)).json()).data.clientCount)
-      .toBe(0);
+    // again (after the grace period of its last stream: SSE_PRESENCE_GRACE_MS) gets the group's
+    // `join`, an event with an id to resume from below; a second tab of a client still online
+    // gets nothing with an id.
+    await expect.poll(() => online(a.url, 'challenge_5'), { timeout: 10_000 }).toEqual([]);
     const kicked = readStream(stream, 'never sent', 10_000);
     await expect
       .poll(async () => (await (await fetch(`${a.url}/demo/admin/info`)).json()).data.clientCount)

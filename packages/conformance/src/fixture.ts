@@ -28,6 +28,7 @@ export const CHECKS = [
   'headers',
   'connected',
   'routing',
+  'presence',
   'encoding',
   'heartbeat',
   'replay',

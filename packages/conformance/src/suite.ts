@@ -214,7 +214,12 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
         'json-only',
         'head-options',
       ],
-      { SSE_HEARTBEAT_MS: '300', SSE_RETRY_MS: '250', SSE_MAX_BODY: '4096' },
+      {
+        SSE_HEARTBEAT_MS: '300',
+        SSE_RETRY_MS: '250',
+        SSE_MAX_BODY: '4096',
+        SSE_METRICS_GROUPS: 'stats',
+      },
       (server) => {
         check('headers', 'a stream answers 200 with the SSE headers', async () => {
           const stream = await server.stream('/stream/h/a');
@@ -498,8 +503,15 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
               const metrics = await server.request('/metrics');
               expect(metrics.status).toBe(200);
               expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+              // Per-group series only for the groups listed (SSE_METRICS_GROUPS).
               expect(metrics.text).toContain('ssehub_group_clients{group="stats"} 2\n');
+              expect(metrics.text.match(/^ssehub_group_clients\{/gm)).toHaveLength(1);
               expect(metrics.text).toMatch(/^# TYPE ssehub_connections gauge$/m);
+              expect(metrics.text).toMatch(/^# TYPE ssehub_write_delay_seconds histogram$/m);
+              expect(metrics.text).toMatch(/^ssehub_write_delay_seconds_count [1-9]/m);
+              expect(metrics.text).toMatch(
+                /^ssehub_disconnects_total\{reason="client-closed"\} \d+$/m,
+              );
               const connections = Number(/^ssehub_connections (\d+)$/m.exec(metrics.text)?.[1]);
               expect(connections).toBeGreaterThanOrEqual(3);
             } finally {
@@ -629,38 +641,112 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
       },
     );
 
-    group('routing', ['routing'], { SSE_HEARTBEAT_MS: '60000' }, (server) => {
-      check('routing', 'unicast, group and broadcast reach exactly their connections', async () => {
-        const clients = {
-          a1: await server.stream('/stream/g1/a'),
-          a1bis: await server.stream('/stream/g1/a'),
-          b1: await server.stream('/stream/g1/b'),
-          a2: await server.stream('/stream/g2/a'),
-          c2: await server.stream('/stream/g2/c'),
-        };
-        const all = Object.values(clients);
-        try {
-          await Promise.all(all.map((s) => s.next(isConnected, 'connected')));
-          expect(await server.send({ group: 'g1', id: 'a', event: 'unicast', data: '1' })).toBe(2);
-          expect(await server.send({ group: 'g2', event: 'group', data: '2' })).toBe(2);
-          expect(await server.send({ event: 'broadcast', data: '3' })).toBe(5);
-          expect(await server.send({ group: 'g2', id: 'a', event: 'unicast2', data: '4' })).toBe(1);
-          expect(await server.send({ group: 'g1', id: 'nobody', data: '5' })).toBe(0);
-          expect(await server.send({ group: 'g3', data: '6' })).toBe(0);
-          // A fence: every connection gets it after everything above, in order.
-          expect(await server.send({ event: 'fence', data: 'f' })).toBe(5);
-          await Promise.all(all.map((s) => s.next((e) => e.event === 'fence', 'the fence')));
-          const seen = (s: RawStream) => s.events.slice(1).map((e) => e.event);
-          expect(seen(clients.a1)).toEqual(['unicast', 'broadcast', 'fence']);
-          expect(seen(clients.a1bis)).toEqual(['unicast', 'broadcast', 'fence']);
-          expect(seen(clients.b1)).toEqual(['broadcast', 'fence']);
-          expect(seen(clients.a2)).toEqual(['group', 'broadcast', 'unicast2', 'fence']);
-          expect(seen(clients.c2)).toEqual(['group', 'broadcast', 'fence']);
-        } finally {
-          for (const s of all) s.close();
-        }
-      });
-    });
+    group(
+      'routing and presence',
+      ['routing', 'presence'],
+      { SSE_HEARTBEAT_MS: '60000', SSE_PRESENCE_EVENTS: 'room*', SSE_PRESENCE_GRACE_MS: '1500' },
+      (server) => {
+        check(
+          'routing',
+          'unicast, group and broadcast reach exactly their connections',
+          async () => {
+            const clients = {
+              a1: await server.stream('/stream/g1/a'),
+              a1bis: await server.stream('/stream/g1/a'),
+              b1: await server.stream('/stream/g1/b'),
+              a2: await server.stream('/stream/g2/a'),
+              c2: await server.stream('/stream/g2/c'),
+            };
+            const all = Object.values(clients);
+            try {
+              await Promise.all(all.map((s) => s.next(isConnected, 'connected')));
+              expect(await server.send({ group: 'g1', id: 'a', event: 'unicast', data: '1' })).toBe(
+                2,
+              );
+              expect(await server.send({ group: 'g2', event: 'group', data: '2' })).toBe(2);
+              expect(await server.send({ event: 'broadcast', data: '3' })).toBe(5);
+              expect(
+                await server.send({ group: 'g2', id: 'a', event: 'unicast2', data: '4' }),
+              ).toBe(1);
+              expect(await server.send({ group: 'g1', id: 'nobody', data: '5' })).toBe(0);
+              expect(await server.send({ group: 'g3', data: '6' })).toBe(0);
+              // A fence: every connection gets it after everything above, in order.
+              expect(await server.send({ event: 'fence', data: 'f' })).toBe(5);
+              await Promise.all(all.map((s) => s.next((e) => e.event === 'fence', 'the fence')));
+              const seen = (s: RawStream) => s.events.slice(1).map((e) => e.event);
+              expect(seen(clients.a1)).toEqual(['unicast', 'broadcast', 'fence']);
+              expect(seen(clients.a1bis)).toEqual(['unicast', 'broadcast', 'fence']);
+              expect(seen(clients.b1)).toEqual(['broadcast', 'fence']);
+              expect(seen(clients.a2)).toEqual(['group', 'broadcast', 'unicast2', 'fence']);
+              expect(seen(clients.c2)).toEqual(['group', 'broadcast', 'fence']);
+            } finally {
+              for (const s of all) s.close();
+            }
+          },
+        );
+
+        check(
+          'presence',
+          'join and leave once per client (tabs are one presence), after a grace period; GET presence/:group',
+          async () => {
+            const changes = (s: RawStream) =>
+              s.events
+                .filter((e) => e.event === 'join' || e.event === 'leave')
+                .map((e) => `${e.event} ${JSON.parse(e.data).group} ${JSON.parse(e.data).id}`);
+            const watcher = await server.stream('/stream/room1/w');
+            const lobby = await server.stream('/stream/lobby/x'); // not opted in
+            const tabs: RawStream[] = [];
+            try {
+              await watcher.next((e) => e.event === 'join', 'its own join');
+              tabs.push(
+                await server.stream('/stream/room1/a'),
+                await server.stream('/stream/room1/a'),
+              );
+              await Promise.all(tabs.map((t) => t.next(isConnected, 'connected')));
+              await watcher.next((e) => e.event === 'join' && e.data.includes('"a"'), 'join a');
+              const listed = await server.request('/presence/room1');
+              expect(listed.status).toBe(200);
+              expect(listed.json).toEqual({
+                code: 200,
+                data: {
+                  group: 'room1',
+                  count: 2,
+                  clients: [
+                    { id: 'a', connections: 2, meta: {} },
+                    { id: 'w', connections: 1, meta: {} },
+                  ],
+                },
+              });
+              expect((await server.request('/presence/room1', {}, null)).status).toBe(401);
+              // A reload: the last tab closes and a new one opens within the grace period.
+              tabs[0]!.close();
+              tabs[1]!.close();
+              await waitFor(
+                async () =>
+                  (await server.request('/presence/room1')).json.data.clients[0].connections === 0,
+                'the tabs to close',
+              );
+              tabs.push(await server.stream('/stream/room1/a'));
+              await tabs[2]!.next(isConnected, 'connected');
+              // Past the grace period of the first two tabs: no leave came.
+              await new Promise((resolve) => setTimeout(resolve, 2_000));
+              expect(changes(watcher)).toEqual(['join room1 w', 'join room1 a']);
+              tabs[2]!.close();
+              await watcher.next((e) => e.event === 'leave', 'leave a', 10_000);
+              expect(changes(watcher)).toEqual(['join room1 w', 'join room1 a', 'leave room1 a']);
+              expect((await server.request('/presence/room1')).json.data.count).toBe(1);
+              // A group that did not opt in gets no presence events, yet is listed.
+              expect(await server.send({ group: 'lobby', event: 'fence', data: 'f' })).toBe(1);
+              await lobby.next((e) => e.event === 'fence', 'the fence');
+              expect(changes(lobby)).toEqual([]);
+              expect((await server.request('/presence/lobby')).json.data.count).toBe(1);
+            } finally {
+              for (const s of [watcher, lobby, ...tabs]) s.close();
+            }
+          },
+        );
+      },
+    );
 
     const big = 'x'.repeat(200_000);
     for (const policy of ['disconnect', 'drop-oldest'] as const) {
@@ -864,7 +950,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
 
         check(
           'publisher-key',
-          'publish, disconnect, info and metrics need the publisher key',
+          'publish, disconnect, info, metrics and presence need the publisher key',
           async () => {
             const bearer = (k: string) => ({ authorization: `Bearer ${k}` });
             const routes: [string, RequestInit][] = [
@@ -879,6 +965,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
               ['/disconnect/room/alice', { method: 'POST' }],
               ['/info', {}],
               ['/metrics', {}],
+              ['/presence/room', {}],
             ];
             for (const [path, init] of routes) {
               const headers = (init.headers ?? {}) as Record<string, string>;
@@ -981,6 +1068,7 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
               ['/disconnect/room/alice', { method: 'POST' }],
               ['/info', {}],
               ['/metrics', {}],
+              ['/presence/room', {}],
             ];
             const valid = await signJwt({ sub: 'alice', groups: ['room'] }, secret, {
               expiresIn: 60,

@@ -11,7 +11,13 @@ describe('configFromEnv', () => {
       SSE_CORS_ORIGINS: 'https://a.example, https://b.example',
       SSE_MAX_PER_IP: '3',
     });
-    expect(hub).toEqual({ heartbeatMs: 500, slowClientPolicy: 'drop-oldest', history: {} });
+    expect(hub).toEqual({
+      heartbeatMs: 500,
+      slowClientPolicy: 'drop-oldest',
+      history: {},
+      presence: {},
+      metrics: {},
+    });
     expect(handler).toEqual({
       jwtSecret: 's',
       publisherKey: 'k',
@@ -33,6 +39,24 @@ describe('configFromEnv', () => {
       limits: {},
     });
     expect(() => configFromEnv({ SSE_UNSAFE_OPEN_ADMIN: 'yes' })).toThrow(/SSE_UNSAFE_OPEN_ADMIN/);
+  });
+
+  it('reads presence events, its grace and the per-group metrics as lists with prefixes', () => {
+    const { hub } = configFromEnv({
+      SSE_PRESENCE_EVENTS: 'lobby, room_*',
+      SSE_PRESENCE_GRACE_MS: '250',
+      SSE_METRICS_GROUPS: '*',
+    });
+    const events = hub.presence!.events as (group: string) => boolean;
+    expect(['lobby', 'room_1', 'room_', 'lobby2', 'users'].map(events)).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    expect(hub.presence!.graceMs).toBe(250);
+    expect((hub.metrics!.groups as (group: string) => boolean)('anything')).toBe(true);
   });
 
   it('names the variable that is malformed', () => {

@@ -22,6 +22,9 @@ export type Env = Readonly<Record<string, string | undefined>>;
  * | `SSE_MAX_QUEUED_EVENTS`, `SSE_MAX_QUEUED_BYTES`, `SSE_SLOW_POLICY` | slow-client handling |
  * | `SSE_HISTORY_MAX`, `SSE_HISTORY_MAX_AGE_MS` | replay history bounds |
  * | `SSE_MAX_CONNECTIONS`, `SSE_MAX_PER_CLIENT`, `SSE_MAX_PER_IP`, `SSE_MAX_BODY` | limits |
+ * | `SSE_PRESENCE_EVENTS` | `presence.events`: `*`, or comma-separated groups; `room_*` matches by prefix |
+ * | `SSE_PRESENCE_GRACE_MS` | `presence.graceMs` (default 5 000) |
+ * | `SSE_METRICS_GROUPS` | `metrics.groups`: per-group series for `*` or the groups listed (same syntax) |
  *
  * Flags take `1`/`true` or `0`/`false`. Throws a `RangeError` naming the variable when a value
  * is malformed.
@@ -53,6 +56,8 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
     throw new RangeError(`SSE_SLOW_POLICY must be "disconnect" or "drop-oldest", got "${policy}"`);
   }
   const origins = text('SSE_CORS_ORIGINS');
+  const presenceEvents = groupList(list('SSE_PRESENCE_EVENTS'));
+  const metricsGroups = groupList(list('SSE_METRICS_GROUPS'));
   const hub: HubOptions = {
     heartbeatMs: number('SSE_HEARTBEAT_MS'),
     retryMs: number('SSE_RETRY_MS'),
@@ -62,6 +67,8 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
     maxQueuedBytes: number('SSE_MAX_QUEUED_BYTES'),
     slowClientPolicy: policy as SlowClientPolicy | undefined,
     history: { maxEvents: number('SSE_HISTORY_MAX'), maxAgeMs: number('SSE_HISTORY_MAX_AGE_MS') },
+    presence: { events: presenceEvents, graceMs: number('SSE_PRESENCE_GRACE_MS') },
+    metrics: { groups: metricsGroups },
   };
   const handler: HandlerOptions = {
     base: text('SSE_BASE'),
@@ -85,6 +92,18 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
     },
   };
   return { hub: strip(hub), handler: strip(handler) };
+}
+
+/**
+ * A list of groups from a variable: `*` is every group, a name ending in `*` matches by prefix,
+ * other names exactly.
+ */
+function groupList(names: string[] | undefined): ((group: string) => boolean) | undefined {
+  if (names === undefined || names.length === 0) return undefined;
+  if (names.includes('*')) return () => true;
+  const exact = new Set(names.filter((n) => !n.endsWith('*')));
+  const prefixes = names.filter((n) => n.endsWith('*')).map((n) => n.slice(0, -1));
+  return (group) => exact.has(group) || prefixes.some((p) => group.startsWith(p));
 }
 
 /** Drops undefined keys so spreading the result never overrides a default with undefined. */

@@ -32,6 +32,10 @@ export interface ConnectionOwner {
   release(connection: ConnectionState, reason: DisconnectReason, error?: unknown): void;
   countWrite(bytes: number): void;
   countDropped(events: number): void;
+  /** Observes a write: ms since its oldest chunk was queued, and the chunks it merges. */
+  observeWrite(delayMs: number, depth: number): void;
+  /** When the send (heartbeat, replay) being queued now happened: the hub's clock, set per send. */
+  stamp: number;
   readonly maxQueuedEvents: number;
   readonly maxQueuedBytes: number;
   readonly policy: SlowClientPolicy;
@@ -141,6 +145,8 @@ export class ConnectionState implements Connection {
   /** Queued while flushing is scheduled or the transport is blocked. */
   queue: Uint8Array[] = [];
   queuedBytes = 0;
+  /** The owner's `stamp` when the queue last went from empty to not: what its write waited since. */
+  queuedAt = 0;
   /** Scheduled for the hub's next flush. */
   scheduled = false;
   /** Live events held back while the history is replayed, with their ids. */
@@ -177,6 +183,7 @@ export class ConnectionState implements Connection {
   push(bytes: Uint8Array): void {
     if (this.isClosed) return;
     const owner = this.owner;
+    if (this.queue.length === 0) this.queuedAt = owner.stamp;
     this.queue.push(bytes);
     this.queuedBytes += bytes.byteLength;
     if (this.queue.length > owner.maxQueuedEvents || this.queuedBytes > owner.maxQueuedBytes) {
@@ -214,10 +221,12 @@ export class ConnectionState implements Connection {
     this.scheduled = false;
     if (this.isClosed || (this.blockedSince !== 0 && !force) || this.queue.length === 0) return;
     const chunk = concatBytes(this.queue, this.queuedBytes);
+    const depth = this.queue.length;
     // Reuse the array: a broadcast flushes every connection, so this is the hot path.
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = this.owner.now();
+    this.owner.observeWrite(this.lastWriteAt - this.queuedAt, depth);
     this.owner.countWrite(chunk.byteLength);
     if (!this.sink.write(chunk) && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
   }
@@ -228,6 +237,7 @@ export class ConnectionState implements Connection {
    */
   pushReplay(events: readonly Uint8Array[]): void {
     if (this.isClosed || events.length === 0) return;
+    if (this.queue.length === 0) this.queuedAt = this.owner.stamp;
     for (const bytes of events) {
       this.queue.push(bytes);
       this.queuedBytes += bytes.byteLength;

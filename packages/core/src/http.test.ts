@@ -318,6 +318,7 @@ describe('auth', () => {
     ['POST', '/api/v1/sse/disconnect/g/a', 'disconnect'],
     ['GET', '/api/v1/sse/info', 'info'],
     ['GET', '/api/v1/sse/metrics', 'metrics'],
+    ['GET', '/api/v1/sse/presence/g', 'presence'],
   ] as const;
 
   it('the admin routes are closed (403) without publisherKey, authorizePublish or the unsafe opt-in; streams still open', async () => {
@@ -405,7 +406,7 @@ describe('auth', () => {
       ['publish', 'ops'],
     ]);
     expect(new Set(seen.map(([route]) => route))).toEqual(
-      new Set(['publish', 'disconnect', 'info', 'metrics']),
+      new Set(['publish', 'disconnect', 'info', 'metrics', 'presence']),
     );
 
     // With a publisherKey as well, the key is checked first and the hook after it.
@@ -551,7 +552,9 @@ describe('publish, disconnect, info, metrics', () => {
     expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/);
     expect(metrics.body).toMatch(/^ssehub_connections 1$/m);
     expect(metrics.body).toMatch(/^ssehub_events_sent_total 1$/m);
-    expect(metrics.body).toMatch(/^ssehub_group_clients\{group="g"\} 1$/m);
+    // Per-group series are opt-in (HubOptions.metrics.groups): none here.
+    expect(metrics.body).not.toContain('ssehub_group_clients');
+    expect(metrics.body).toMatch(/^ssehub_connections 1$/m);
   });
 });
 

@@ -12,11 +12,12 @@
  * | `GET {base}/info` | `{code: 200, data: <hub info>}` |
  * | `POST {base}/publish` | `{group?, id?, ids?, event?, data, eventId?, retry?}`: unicast, list, group or broadcast |
  * | `GET {base}/metrics` | Prometheus text |
+ * | `GET {base}/presence/:group` | `{code: 200, data: {group, count, clients: [{id, connections, meta}]}}` |
  *
  * With a broker that is down (`SSEError` `broker_unavailable`), publish and disconnect answer 503
  * with `Retry-After`: nothing was delivered on any node, so the caller may retry.
  *
- * Publish, disconnect, info and metrics are the admin routes. They are closed (403) until the app
+ * Publish, disconnect, info, metrics and presence are the admin routes. They are closed (403) until the app
  * says how they are protected: `publisherKey`, `authorizePublish`, or `unsafeOpenAdminRoutes`.
  */
 
@@ -100,7 +101,7 @@ export type AuthorizeResult =
   | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
 
 /** The admin routes, as named to `authorizePublish`. */
-export type AdminRoute = 'publish' | 'disconnect' | 'info' | 'metrics';
+export type AdminRoute = 'publish' | 'disconnect' | 'info' | 'metrics' | 'presence';
 
 /** What `authorizePublish` learns about an admin request. */
 export interface AuthorizePublishContext {
@@ -152,11 +153,11 @@ export interface HandlerOptions {
   readonly tokenCookie?: string;
   /**
    * Requires `Authorization: Bearer <key>` on the admin routes (publish, disconnect, info,
-   * metrics): 401 without a key, 403 with a wrong one.
+   * metrics, presence): 401 without a key, 403 with a wrong one.
    */
   readonly publisherKey?: string;
   /**
-   * Decides who may use the admin routes (publish, disconnect, info, metrics). Runs after the
+   * Decides who may use the admin routes (publish, disconnect, info, metrics, presence). Runs after the
    * `publisherKey` check when both are given. Either this or `publisherKey` opens the admin
    * routes; without both (and without `unsafeOpenAdminRoutes`) they answer 403.
    */
@@ -368,7 +369,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
   if (adminOpen) {
     console.warn(
       `[ssehub] UNSAFE: unsafeOpenAdminRoutes is on. Anyone who can reach ${base}/publish, ` +
-        `${base}/disconnect, ${base}/info and ${base}/metrics may broadcast to every client, ` +
+        `${base}/disconnect, ${base}/info, ${base}/metrics and ${base}/presence may broadcast to every client, ` +
         'disconnect any client and read every group name. Use it for local development only; ' +
         'set publisherKey (SSE_PUBLISH_KEY) or authorizePublish instead.',
     );
@@ -383,7 +384,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (!adminConfigured) {
       return jsonError(
         403,
-        `The admin routes (publish, disconnect, info, metrics) are closed: the server sets no ` +
+        `The admin routes (publish, disconnect, info, metrics, presence) are closed: the server sets no ` +
           `publisherKey (SSE_PUBLISH_KEY), no authorizePublish hook and not ` +
           `unsafeOpenAdminRoutes (SSE_UNSAFE_OPEN_ADMIN=1, local development only).`,
       );
@@ -696,8 +697,25 @@ export function createHandler<M extends EventMap = AnyEvents>(
               'content-type': 'text/plain; version=0.0.4; charset=utf-8',
               'cache-control': 'no-store',
             },
-            body: formatMetrics(hub.info()),
+            body: formatMetrics(hub.metrics()),
           };
+        }
+        case 'presence': {
+          if (rest.length !== 1) break;
+          const early = route('GET') ?? (await adminDenied(request, 'presence'));
+          if (early) return early;
+          const group = checkName(rest[0], 'group');
+          if (typeof group !== 'string') return group;
+          let presence: Awaited<ReturnType<Hub<M>['presence']>>;
+          try {
+            presence = await hub.presence(group);
+          } catch {
+            // A presence store (Redis) that does not answer: nothing to show, come back later.
+            return jsonError(503, 'Presence is unavailable: its store did not answer.', {
+              'retry-after': BROKER_RETRY_AFTER,
+            });
+          }
+          return json(200, { code: 200, data: presence });
         }
         case 'publish': {
           if (rest.length !== 0) break;

@@ -29,6 +29,21 @@ import {
   MemoryHistory,
   type MemoryHistoryOptions,
 } from './history.js';
+import {
+  collectMetrics,
+  Histogram,
+  type HistogramSnapshot,
+  type MetricFamily,
+  type MetricsOptions,
+} from './metrics.js';
+import {
+  type Presence,
+  type PresenceChange,
+  type PresenceClient,
+  type PresenceOptions,
+  type PresenceStore,
+  presenceEventsFor,
+} from './presence.js';
 import type { Sink } from './sink.js';
 import {
   type ClientFilter,
@@ -74,6 +89,15 @@ export interface HubOptions {
    * and delivered nowhere (see `Broker`).
    */
   broker?: Broker;
+  /** Who is online: `join` / `leave` events for the groups listed, and the grace period. */
+  presence?: PresenceOptions;
+  /**
+   * Keeps presence cluster-wide (e.g. `RedisBackplane`'s `presence`). Without one,
+   * `hub.presence()` answers for this hub's clients only.
+   */
+  presenceStore?: PresenceStore;
+  /** What `/metrics` and `hub.metrics()` include (per-group series are off by default). */
+  metrics?: MetricsOptions;
   /** A client connected; the view is read-only and stays current (see `ConnectionInfo`). */
   onConnect?: (connection: ConnectionInfo) => void;
   /** A connection ended, and why. */
@@ -124,6 +148,16 @@ export interface HubCounters {
   connectionsClosed: number;
 }
 
+/** The hub's histograms (see `HubInfo.histograms`). */
+export interface HubHistograms {
+  /** Ms from a send (or a heartbeat, replay) to its write reaching the transport. */
+  writeDelayMs: HistogramSnapshot;
+  /** Chunks (events, heartbeats) merged into each write to a transport. */
+  queueDepth: HistogramSnapshot;
+  /** Events replayed to each connection that came with a Last-Event-ID found in the history. */
+  replaySize: HistogramSnapshot;
+}
+
 /** A snapshot of the hub: groups, clients, connections and counters. */
 export interface HubInfo {
   groupCount: number;
@@ -132,6 +166,9 @@ export interface HubInfo {
   /** Clients per group. */
   groups: Record<string, number>;
   counters: HubCounters;
+  /** Connections ended, by reason. */
+  disconnects: Record<DisconnectReason, number>;
+  histograms: HubHistograms;
   /** The broker's state, with a broker (`HubOptions.broker`). */
   broker?: BrokerInfo;
 }
@@ -170,6 +207,29 @@ export class Hub<M extends EventMap = AnyEvents> {
   #pendingAsync = 0;
   #brokerRefused = 0;
   #closed = false;
+  readonly #presenceStore: PresenceStore | undefined;
+  readonly #presenceEvents: (group: string) => boolean;
+  readonly #graceMs: number;
+  /** Clients whose last connection here closed, within the grace period: group -> id -> timer. */
+  readonly #leaving = new Map<
+    string,
+    Map<string, { timer: ReturnType<typeof setTimeout>; meta: Readonly<Record<string, unknown>> }>
+  >();
+  readonly #disconnects: Record<DisconnectReason, number> = {
+    'client-closed': 0,
+    kicked: 0,
+    slow: 0,
+    stalled: 0,
+    expired: 0,
+    shutdown: 0,
+    error: 0,
+  };
+  /** 1 ms to 16 s. */
+  readonly #writeDelay = new Histogram(15);
+  /** 1 to 1 024 chunks (maxQueuedEvents is 100 by default). */
+  readonly #queueDepth = new Histogram(11);
+  /** 1 to 8 192 events. */
+  readonly #replaySize = new Histogram(14);
   readonly #counters: HubCounters = {
     eventsSent: 0,
     eventsDelivered: 0,
@@ -203,7 +263,14 @@ export class Hub<M extends EventMap = AnyEvents> {
     const counters = this.#counters;
     const maxQueuedEvents = positive(options.maxQueuedEvents ?? 100, 'maxQueuedEvents');
     const maxQueuedBytes = positive(options.maxQueuedBytes ?? 1024 * 1024, 'maxQueuedBytes');
+    const writeDelay = this.#writeDelay;
+    const queueDepth = this.#queueDepth;
     this.#owner = {
+      stamp: 0,
+      observeWrite: (delayMs, depth) => {
+        writeDelay.observe(delayMs);
+        queueDepth.observe(depth);
+      },
       maxQueuedEvents,
       maxQueuedBytes,
       policy: options.slowClientPolicy ?? 'disconnect',
@@ -223,6 +290,14 @@ export class Hub<M extends EventMap = AnyEvents> {
         counters.eventsDropped += events;
       },
     };
+    this.#presenceEvents = presenceEventsFor(options.presence?.events);
+    this.#graceMs = nonNegative(options.presence?.graceMs ?? 5_000, 'presence.graceMs');
+    this.#presenceStore = options.presenceStore;
+    this.#presenceStore?.start({
+      snapshot: () => this.#presenceSnapshot(),
+      changed: (change) => this.#presenceChanged(change),
+      onError: (error, context) => this.#error(error, context),
+    });
     this.#broker = options.broker;
     if (this.#broker) {
       const started = this.#broker.start({
@@ -269,6 +344,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#counters.connectionsOpened++;
     if (this.#connections.size === 1) this.#startTimers();
 
+    this.#owner.stamp = connection.openedAt;
     connection.push(this.#retry);
     connection.push(
       utf8(
@@ -280,14 +356,99 @@ export class Hub<M extends EventMap = AnyEvents> {
     );
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
     if (expiresAt !== undefined) this.#expireAt(connection, expiresAt);
+    this.#presenceOpened(group, id, connections);
     this.#hook('onConnect', () => this.#options.onConnect?.(connection.info));
     return connection;
+  }
+
+  // ---------------------------------------------------------------- presence
+
+  #presenceOpened(group: string, id: string, connections: Set<ConnectionState>): void {
+    if (connections.size === 1) {
+      const leaving = this.#leaving.get(group);
+      const pending = leaving?.get(id);
+      if (pending !== undefined) {
+        // Back within the grace period: still present, no leave and no join.
+        clearTimeout(pending.timer);
+        leaving!.delete(id);
+        if (leaving!.size === 0) this.#leaving.delete(group);
+      } else if (this.#presenceStore === undefined && this.#presenceEvents(group)) {
+        this.#presenceChanged({ kind: 'join', group, id });
+      }
+    }
+    this.#presenceStore?.put(group, id, connections.size, firstMeta(connections));
+  }
+
+  /** After `connection` left its client's set (`connections`, now possibly empty). */
+  #presenceClosed(
+    connection: ConnectionState,
+    connections: Set<ConnectionState> | undefined,
+  ): void {
+    const { group, id } = connection;
+    const store = this.#presenceStore;
+    if (connections !== undefined && connections.size > 0) {
+      store?.put(group, id, connections.size, firstMeta(connections));
+      return;
+    }
+    if (this.#closed || (store === undefined && !this.#presenceEvents(group))) return;
+    store?.put(group, id, 0, connection.meta);
+    const timer = unref(
+      setTimeout(() => {
+        const leaving = this.#leaving.get(group);
+        leaving?.delete(id);
+        if (leaving?.size === 0) this.#leaving.delete(group);
+        if (store) store.remove(group, id);
+        else this.#presenceChanged({ kind: 'leave', group, id });
+      }, this.#graceMs),
+    );
+    let leaving = this.#leaving.get(group);
+    if (leaving === undefined) this.#leaving.set(group, (leaving = new Map()));
+    leaving.set(id, { timer, meta: connection.meta });
+  }
+
+  #presenceChanged(change: PresenceChange): void {
+    if (this.#closed || !this.#presenceEvents(change.group)) return;
+    this.#publish({ kind: 'group', group: change.group }, {
+      event: change.kind,
+      data: { group: change.group, id: change.id },
+    } as HubEvent<M>).catch((error) => this.#error(error, `presence ${change.kind}`));
+  }
+
+  #presenceSnapshot(): { group: string; id: string; connections: number; meta: unknown }[] {
+    const out: { group: string; id: string; connections: number; meta: unknown }[] = [];
+    for (const [group, clients] of this.#groups)
+      for (const [id, connections] of clients)
+        out.push({ group, id, connections: connections.size, meta: firstMeta(connections) });
+    for (const [group, leaving] of this.#leaving)
+      for (const [id, { meta }] of leaving) out.push({ group, id, connections: 0, meta });
+    return out;
+  }
+
+  /**
+   * Who is online in `group`: each client with its connection count and the meta the app attached
+   * to its first connection, sorted by id. With a presence store (`RedisBackplane`), on every
+   * node of the cluster; otherwise on this hub. A client whose last connection closed stays, with
+   * 0 connections, for the grace period (`presence.graceMs`).
+   */
+  async presence(group: string): Promise<Presence> {
+    let clients: PresenceClient[];
+    if (this.#presenceStore) clients = await this.#presenceStore.list(group);
+    else {
+      clients = [];
+      for (const [id, connections] of this.#groups.get(group) ?? [])
+        clients.push({ id, connections: connections.size, meta: firstMeta(connections) });
+      for (const [id, { meta }] of this.#leaving.get(group) ?? [])
+        clients.push({ id, connections: 0, meta });
+    }
+    clients.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { group, count: clients.length, clients };
   }
 
   #replay(connection: ConnectionState, lastEventId: string): void {
     connection.held = [];
     const finish = (result: Awaited<ReturnType<HistoryStore['since']>>) => {
       if (connection.isClosed) return;
+      this.#owner.stamp = this.#owner.now();
       const replayed = new Set<string>();
       if (result.found) {
         for (const id of result.seen ?? []) replayed.add(id);
@@ -298,6 +459,7 @@ export class Hub<M extends EventMap = AnyEvents> {
         }
         connection.pushReplay(chunks);
         this.#counters.eventsReplayed += result.events.length;
+        this.#replaySize.observe(result.events.length);
       } else {
         this.#counters.resets++;
         connection.push(
@@ -374,8 +536,10 @@ export class Hub<M extends EventMap = AnyEvents> {
       if (clients!.size === 0) this.#groups.delete(connection.group);
     }
     this.#connections.delete(connection);
+    this.#presenceClosed(connection, connections);
     const counters = this.#counters;
     counters.connectionsClosed++;
+    this.#disconnects[reason]++;
     if (reason === 'slow') counters.slowDisconnects++;
     else if (reason === 'stalled') counters.stalledDisconnects++;
     else if (reason === 'expired') counters.expiredDisconnects++;
@@ -516,6 +680,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     };
     const bytes = encodeEvent({ event: name, data, id, retry });
     if (state.isClosed) return false;
+    this.#owner.stamp = this.#owner.now();
     // Held behind a running replay under an id no replayed event has ('' is never one).
     state.enqueue(bytes, id ?? '');
     return true;
@@ -601,6 +766,9 @@ export class Hub<M extends EventMap = AnyEvents> {
     record.id = id;
     const bytes = (record.bytes ??= encodeRecord(record));
     this.#counters.eventsSent++;
+    // The one clock read a send adds: connections whose queue this send opens note it, and their
+    // write observes the delay (writeDelayMs).
+    this.#owner.stamp = this.#owner.now();
     const reached = this.#deliver(record.target, bytes, id);
     if (record.target.kind !== 'where') {
       this.#publishRemote({
@@ -706,6 +874,7 @@ export class Hub<M extends EventMap = AnyEvents> {
       this.#error(error, 'broker message');
       return;
     }
+    this.#owner.stamp = this.#owner.now();
     this.#deliver(target, bytes, message.id);
   }
 
@@ -733,7 +902,9 @@ export class Hub<M extends EventMap = AnyEvents> {
   }
 
   #heartbeat(idle: number): void {
-    const quietSince = this.#owner.now() - idle;
+    const now = this.#owner.now();
+    this.#owner.stamp = now;
+    const quietSince = now - idle;
     for (const connection of this.#connections) {
       if (
         connection.lastWriteAt <= quietSince &&
@@ -767,6 +938,12 @@ export class Hub<M extends EventMap = AnyEvents> {
       connectionCount: this.#connections.size,
       groups,
       counters: { ...this.#counters },
+      disconnects: { ...this.#disconnects },
+      histograms: {
+        writeDelayMs: this.#writeDelay.snapshot(),
+        queueDepth: this.#queueDepth.snapshot(),
+        replaySize: this.#replaySize.snapshot(),
+      },
       ...(this.#broker && { broker: this.#brokerInfo(this.#broker) }),
     };
   }
@@ -779,6 +956,14 @@ export class Hub<M extends EventMap = AnyEvents> {
       this.#error(error, 'broker.status');
       return { state: 'down', reconnects: 0, refused };
     }
+  }
+
+  /**
+   * The hub's metrics as structured samples (Prometheus families), what `GET {base}/metrics`
+   * renders with `formatMetrics`; `promClientCollector` registers them with prom-client.
+   */
+  metrics(): MetricFamily[] {
+    return collectMetrics(this.info(), this.#options.metrics);
   }
 
   /** Clients (distinct ids) in a group. */
@@ -816,6 +1001,14 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#closed = true;
     for (const connection of [...this.#connections]) this.#release(connection, 'shutdown');
     this.#stopTimers();
+    for (const leaving of this.#leaving.values())
+      for (const { timer } of leaving.values()) clearTimeout(timer);
+    this.#leaving.clear();
+    try {
+      await this.#presenceStore?.close();
+    } catch (error) {
+      this.#error(error, 'presenceStore.close');
+    }
     await this.#tail.catch(() => {});
     try {
       await this.#broker?.close();
@@ -930,6 +1123,17 @@ function encodeRecord(record: HistoryRecord): Uint8Array {
   head += `id: ${record.id}\n`;
   if (record.retry !== undefined) head += `retry: ${record.retry}\n`;
   return utf8(`${head}${dataLines(record.data)}\n`);
+}
+
+function firstMeta(connections: Set<ConnectionState>): Readonly<Record<string, unknown>> {
+  for (const connection of connections) return connection.meta;
+  return {};
+}
+
+function nonNegative(value: number, name: string): number {
+  if (!(Number.isFinite(value) && value >= 0))
+    throw new RangeError(`${name} must be a non-negative number, got ${value}`);
+  return value;
 }
 
 function positive(value: number, name: string): number {

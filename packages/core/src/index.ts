@@ -45,9 +45,28 @@ export type {
 export {
   Hub,
   type HubCounters,
+  type HubHistograms,
   type HubInfo,
   type HubOptions,
 } from './hub.js';
 export { JwtError, type StreamClaims, signJwt, verifyJwt } from './jwt.js';
-export { formatMetrics } from './metrics.js';
+export {
+  collectMetrics,
+  formatMetrics,
+  type HistogramSnapshot,
+  type MetricFamily,
+  type MetricSample,
+  type MetricsOptions,
+  type PromRegistryLike,
+  promClientCollector,
+} from './metrics.js';
+export type {
+  Presence,
+  PresenceChange,
+  PresenceClient,
+  PresenceGroups,
+  PresenceNode,
+  PresenceOptions,
+  PresenceStore,
+} from './presence.js';
 export type { ClientFilter, ClientInfo, ClientRef, Target } from './target.js';

@@ -20,12 +20,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Broker, HistoryStore, Hub } from '@ssehub/core';
+import type { Broker, HistoryStore, Hub, PresenceStore } from '@ssehub/core';
 import type { Redis } from 'ioredis';
 import { RedisBroker } from './broker.js';
 import { RedisConnections, RedisUnavailableError } from './connection.js';
 import { RedisHistory } from './history.js';
 import { Ordering } from './ordering.js';
+import { RedisPresence } from './presence.js';
 import {
   type BackplaneInfo,
   positive,
@@ -62,6 +63,14 @@ export interface RedisBackplaneOptions {
   orderTimeoutMs?: number;
   /** A command that Redis does not answer in this long fails (default 2 000 ms). */
   commandTimeoutMs?: number;
+  /** Cluster-wide presence (`hub.presence()`, `join` / `leave`). */
+  presence?: {
+    /**
+     * A node that stops renewing its lease (renewed every quarter of it) for this long is dead:
+     * its clients leave (default 8 000 ms, so they leave within about 10 s of a `kill -9`).
+     */
+    leaseMs?: number;
+  };
   /** Errors before a hub is attached (afterwards they go to the hub's `onError`). */
   onError?: (error: unknown, context: string) => void;
 }
@@ -96,13 +105,23 @@ export class RedisBackplane {
    * `status()` is `down` while the command connection is, and the hub then refuses sends.
    */
   readonly broker: Broker;
+  /**
+   * The presence store to pass to the hub: who is online on every node, with leases so the
+   * clients of a node that died leave (see `RedisBackplaneOptions.presence`).
+   */
+  readonly presence: PresenceStore;
 
-  /** `history` and `broker` together, to spread into the hub's options. */
-  get hubOptions(): { readonly history: HistoryStore; readonly broker: Broker } {
-    return { history: this.history, broker: this.broker };
+  /** `history`, `broker` and `presenceStore` together, to spread into the hub's options. */
+  get hubOptions(): {
+    readonly history: HistoryStore;
+    readonly broker: Broker;
+    readonly presenceStore: PresenceStore;
+  } {
+    return { history: this.history, broker: this.broker, presenceStore: this.presence };
   }
 
   readonly #broker: RedisBroker;
+  readonly #presence: RedisPresence;
   readonly #connections: RedisConnections;
   readonly #ordering: Ordering;
   readonly #reporter: Reporter;
@@ -141,6 +160,7 @@ export class RedisBackplane {
       commandReady: (first) => {
         metrics.connected = true;
         if (!first) metrics.reconnects++;
+        this.#presence?.ready();
       },
       commandClosed: () => {
         metrics.connected = false;
@@ -164,6 +184,14 @@ export class RedisBackplane {
     this.history = new RedisHistory({ ...link, maxAgeMs });
     this.#broker = new RedisBroker({ ...link, error });
     this.broker = this.#broker;
+    this.#presence = new RedisPresence({
+      connections: this.#connections,
+      prefix: options.prefix ?? 'ssehub',
+      origin,
+      leaseMs: positive(options.presence?.leaseMs ?? 8_000, 'presence.leaseMs'),
+      closed,
+    });
+    this.presence = this.#presence;
     this.#reporter = new Reporter(
       this.#connections,
       keys,

@@ -44,4 +44,17 @@ describe('sumInfo', () => {
     expect(total.groups).toEqual({ g: 3, h: 1 });
     expect(total.groupCount).toBe(2);
   });
+
+  it('sums disconnects by reason and histograms bucket by bucket', async () => {
+    const hubs = [new Hub(), new Hub()];
+    for (const hub of hubs) {
+      hub.connect({ write: () => true, close: () => {} }, { group: 'g', id: 'a' });
+      hub.disconnect({ group: 'g', id: 'a' });
+    }
+    const total = sumInfo(hubs.map((h) => h.info()));
+    expect(total.disconnects.kicked).toBe(2);
+    expect(total.histograms.writeDelayMs.count).toBe(2);
+    expect(total.histograms.writeDelayMs.buckets.at(-1)!.count).toBe(2);
+    await Promise.all(hubs.map((h) => h.close()));
+  });
 });

@@ -4,7 +4,7 @@
  * expires, so any node can sum the live ones.
  */
 
-import type { BrokerMetric, Hub, HubInfo } from '@ssehub/core';
+import type { BrokerMetric, HistogramSnapshot, Hub, HubInfo } from '@ssehub/core';
 import type { RedisConnections } from './connection.js';
 import type { Keys } from './wire.js';
 
@@ -226,7 +226,28 @@ export function sumInfo(infos: readonly HubInfo[]): HubInfo {
   const counters = {} as Record<string, number>;
   let clientCount = 0;
   let connectionCount = 0;
+  const disconnects = {} as Record<string, number>;
+  const sums = {} as Record<
+    string,
+    { sum: number; count: number; buckets: { le: number; count: number }[] }
+  >;
   for (const info of infos) {
+    for (const [reason, value] of Object.entries(info.disconnects ?? {}))
+      disconnects[reason] = (disconnects[reason] ?? 0) + value;
+    for (const [name, h] of Object.entries(
+      (info.histograms ?? {}) as unknown as Record<string, HistogramSnapshot>,
+    )) {
+      const total = (sums[name] ??= {
+        sum: 0,
+        count: 0,
+        buckets: h.buckets.map((b) => ({ le: b.le, count: 0 })),
+      });
+      total.sum += h.sum;
+      total.count += h.count;
+      h.buckets.forEach((b, i) => {
+        if (total.buckets[i]) total.buckets[i]!.count += b.count;
+      });
+    }
     clientCount += info.clientCount;
     connectionCount += info.connectionCount;
     for (const [group, count] of Object.entries(info.groups))
@@ -240,6 +261,8 @@ export function sumInfo(infos: readonly HubInfo[]): HubInfo {
     connectionCount,
     groups,
     counters: counters as unknown as HubInfo['counters'],
+    disconnects: disconnects as HubInfo['disconnects'],
+    histograms: sums as unknown as HubInfo['histograms'],
   };
 }
 

@@ -32,6 +32,7 @@ describe('closed defaults (apps/node started with no SSE_* variable)', () => {
     ['POST', `${BASE}/disconnect/team/alice`, undefined],
     ['GET', `${BASE}/info`, undefined],
     ['GET', `${BASE}/metrics`, undefined],
+    ['GET', `${BASE}/presence/team`, undefined],
   ] as const;
   const send = (
     port: number,
@@ -264,6 +265,7 @@ describe('auth (apps/node with SSE_SECRET, SSE_PUBLISH_KEY, SSE_CORS_ORIGINS)', 
     ['POST', `${BASE}/disconnect/team/alice`, undefined],
     ['GET', `${BASE}/info`, undefined],
     ['GET', `${BASE}/metrics`, undefined],
+    ['GET', `${BASE}/presence/team`, undefined],
   ] as const)('%s %s needs the publisher key', async (method, path, body) => {
     const send = (headers: Record<string, string>) =>
       rawRequest(
