@@ -48,6 +48,7 @@ export const CHECKS = [
   'json-only',
   'head-options',
   'closed-defaults',
+  'per-ip-limit',
   'quiet-stream',
   'shutdown',
 ] as const;

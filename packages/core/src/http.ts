@@ -499,6 +499,11 @@ export function createHandler<M extends EventMap = AnyEvents>(
     }
     const ip = request.remoteAddress;
     const perIp = limits.maxConnectionsPerIp !== undefined && ip !== undefined;
+    // A per-IP limit is never silently off: a request whose address the adapter could not learn
+    // is refused (a server configuration error), not let through unlimited.
+    if (limits.maxConnectionsPerIp !== undefined && ip === undefined) {
+      return jsonError(500, 'maxConnectionsPerIp is set, but the client address is unknown.');
+    }
     if (perIp && (byIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp!) {
       return jsonError(429, 'Too many connections from this address.');
     }
