@@ -173,7 +173,12 @@ export interface HandlerOptions {
   readonly cors?: CorsOptions;
   /** Largest publish body, bytes (default 64 KiB); larger gets 413. */
   readonly maxBodyBytes?: number;
-  /** Limits on open streams: in total (503), per (group, id) and per remote address (429). */
+  /**
+   * Limits on open streams: in total (503), per (group, id) and per remote address (429). With
+   * `maxConnectionsPerIp`, a stream request whose adapter learned no address gets a JSON 500 (the
+   * limit is never silently off); @ssehub/fetch refuses the option at start where the runtime
+   * passes no addresses (see its `clientAddress` and `trustProxyHeader`).
+   */
   readonly limits?: {
     readonly maxConnections?: number;
     readonly maxConnectionsPerClient?: number;
