@@ -14,6 +14,8 @@ export default defineConfig([
       'servers/hono': 'src/servers/hono.ts',
       'servers/ssehub-node': 'src/servers/ssehub-node.ts',
       'servers/ssehub-fetch-node': 'src/servers/ssehub-fetch-node.ts',
+      'servers/ssehub-fastify': 'src/servers/ssehub-fastify.ts',
+      'servers/ssehub-hono': 'src/servers/ssehub-hono.ts',
     },
     format: ['esm'],
     platform: 'node',
