@@ -135,3 +135,14 @@ describe('@ssehub/fastify', () => {
     expect(hub.closed).toBe(true);
   });
 });
+
+describe('exports', () => {
+  // The table every adapter README shows: the same names for the same things in every adapter.
+  it('exports the names the adapters share, and nothing else at runtime', async () => {
+    expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'readBody',
+      'sseHandler',
+      'toHubRequest',
+    ]);
+  });
+});

@@ -158,3 +158,15 @@ describe('elsewhere (app.request, Bun, Deno, Workers): the Web path', () => {
     }
   });
 });
+
+describe('exports', () => {
+  // The table every adapter README shows: the same names for the same things in every adapter.
+  it('exports the names the adapters share, and nothing else at runtime', async () => {
+    expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'closeGracefully',
+      'readBody',
+      'sseHandler',
+      'toHubRequest',
+    ]);
+  });
+});
