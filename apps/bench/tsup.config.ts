@@ -20,6 +20,8 @@ export default defineConfig([
     format: ['esm'],
     platform: 'node',
     target: 'node20',
+    // CommonJS packages that `require()` Node's modules cannot be bundled into ESM: load them.
+    external: ['fastify', 'fastify-plugin', '@ssehub/fastify'],
     clean: false,
     splitting: false,
   },
