@@ -114,8 +114,13 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   const handle = createHandler(hub, options);
   const { fallthrough = false, highWaterMark } = options;
   return async (request, info) => {
-    const hubRequest = toHubRequest(request, info);
-    const result = await handle({ ...hubRequest, remoteAddress: addressOf(request, info) });
+    const result = await handle({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      remoteAddress: addressOf(request, info),
+      readBody: (limit) => readBody(request, limit),
+    });
     switch (result.kind) {
       case 'pass':
         if (fallthrough) return undefined;

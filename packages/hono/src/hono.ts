@@ -24,6 +24,7 @@ import {
   type SSEHandlerOptions as FetchHandlerOptions,
   type FetchRequestInfo,
   readBody as readRequestBody,
+  runtimeClientAddress,
   toFetchResponse,
 } from '@ssehub/fetch';
 import { openNodeStream } from '@ssehub/node';
@@ -122,7 +123,7 @@ export function toHubRequest(c: Context): HubRequest {
     url: request.url,
     headers: request.headers,
     httpVersion: nodeBindings(c)?.incoming.httpVersion,
-    remoteAddress: clientAddressOf({})(request, info),
+    remoteAddress: runtimeClientAddress(request, info),
     readBody: (limit) => readBody(c, limit),
   };
 }
