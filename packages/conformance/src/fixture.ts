@@ -50,6 +50,7 @@ export const CHECKS = [
   'json-only',
   'head-options',
   'closed-defaults',
+  'per-ip-limit',
   'quiet-stream',
   'shutdown',
   'http2',

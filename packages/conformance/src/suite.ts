@@ -748,6 +748,39 @@ export function defineConformanceSuite(fixture: Fixture, options: SuiteOptions =
       },
     );
 
+    group('per-ip-limit', ['per-ip-limit'], { SSE_MAX_PER_IP: '2' }, (server) => {
+      check(
+        'per-ip-limit',
+        'the third stream from one address gets 429; a closed one frees its place',
+        async () => {
+          const first = await server.stream('/stream/ip/a');
+          const second = await server.stream('/stream/ip/b');
+          try {
+            await first.next(isConnected, 'connected');
+            await second.next(isConnected, 'connected');
+            // A stream (200) would never end: the timeout turns a limit that is off into a failure.
+            const third = await server.request('/stream/ip/c', {
+              signal: AbortSignal.timeout(10_000),
+            });
+            expect(third.status, third.text).toBe(429);
+            expect(third.headers.get('content-type')).toMatch(/^application\/json/);
+            expect(third.json).toMatchObject({ code: 429 });
+            first.close();
+            await waitFor(
+              async () => (await server.info()).groups.ip === 1,
+              'the hub to drop the closed stream',
+            );
+            const again = await server.stream('/stream/ip/c');
+            await again.next(isConnected, 'connected');
+            again.close();
+          } finally {
+            first.close();
+            second.close();
+          }
+        },
+      );
+    });
+
     const big = 'x'.repeat(200_000);
     for (const policy of ['disconnect', 'drop-oldest'] as const) {
       const name: Check = policy === 'disconnect' ? 'slow-disconnect' : 'slow-drop-oldest';

@@ -45,7 +45,7 @@ function setup(options: HandlerOptions = { publisherKey: KEY }) {
       url,
       headers: { get: (name) => headers.get(name.toLowerCase()) ?? null },
       httpVersion: init.httpVersion ?? '1.1',
-      remoteAddress: init.ip ?? '127.0.0.1',
+      remoteAddress: 'ip' in init ? init.ip : '127.0.0.1',
       readBody: async (limit) => {
         const body = init.body ?? '';
         if (new TextEncoder().encode(body).length > limit) throw new BodyTooLargeError('too large');
@@ -629,6 +629,8 @@ describe('CORS and limits', () => {
     await perIp.stream('/api/v1/sse/stream/g/c', { ip: '10.0.0.2' });
     first.connection.closed();
     await perIp.stream('/api/v1/sse/stream/g/c', { ip: '10.0.0.1' });
+    // No address with a per-IP limit: refused as a configuration error, never let through.
+    expect((await perIp.json('GET', '/api/v1/sse/stream/g/d', { ip: undefined })).status).toBe(500);
 
     const total = setup({ limits: { maxConnections: 1 } });
     await total.stream('/api/v1/sse/stream/g/a');

@@ -174,7 +174,12 @@ export interface HandlerOptions {
   readonly cors?: CorsOptions;
   /** Largest publish body, bytes (default 64 KiB); larger gets 413. */
   readonly maxBodyBytes?: number;
-  /** Limits on open streams: in total (503), per (group, id) and per remote address (429). */
+  /**
+   * Limits on open streams: in total (503), per (group, id) and per remote address (429). With
+   * `maxConnectionsPerIp`, a stream request whose adapter learned no address gets a JSON 500 (the
+   * limit is never silently off); @ssehub/fetch refuses the option at start where the runtime
+   * passes no addresses (see its `clientAddress` and `trustProxyHeader`).
+   */
   readonly limits?: {
     readonly maxConnections?: number;
     readonly maxConnectionsPerClient?: number;
@@ -500,6 +505,11 @@ export function createHandler<M extends EventMap = AnyEvents>(
     }
     const ip = request.remoteAddress;
     const perIp = limits.maxConnectionsPerIp !== undefined && ip !== undefined;
+    // A per-IP limit is never silently off: a request whose address the adapter could not learn
+    // is refused (a server configuration error), not let through unlimited.
+    if (limits.maxConnectionsPerIp !== undefined && ip === undefined) {
+      return jsonError(500, 'maxConnectionsPerIp is set, but the client address is unknown.');
+    }
     if (perIp && (byIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp!) {
       return jsonError(429, 'Too many connections from this address.');
     }

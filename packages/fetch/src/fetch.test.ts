@@ -69,6 +69,52 @@ describe('request conversion', () => {
     expect((await open('10.0.0.1')).status).toBe(200);
   });
 
+  it('learns addresses through clientAddress, and trustProxyHeader before it', async () => {
+    const fromHeader = sseHandler(newHub(), {
+      limits: { maxConnectionsPerIp: 1 },
+      trustProxyHeader: 'CF-Connecting-IP',
+    });
+    const viaProxy = (ip: string, id: string) =>
+      fromHeader(
+        new Request(`${BASE}/stream/g/${id}`, {
+          headers: { 'cf-connecting-ip': `${ip}, 10.9.9.9` },
+        }),
+      );
+    expect((await viaProxy('203.0.113.1', 'a')).status).toBe(200);
+    expect((await viaProxy('203.0.113.1', 'b')).status).toBe(429);
+    expect((await viaProxy('203.0.113.2', 'c')).status).toBe(200);
+    const custom = sseHandler(newHub(), {
+      limits: { maxConnectionsPerIp: 1 },
+      clientAddress: (request) => new URL(request.url).searchParams.get('from') ?? undefined,
+    });
+    expect((await custom(new Request(`${BASE}/stream/g/a?from=x`))).status).toBe(200);
+    expect((await custom(new Request(`${BASE}/stream/g/b?from=x`))).status).toBe(429);
+  });
+
+  it('a per-IP limit with no address is an error: at start where the runtime passes none, per request otherwise', async () => {
+    // Node passes addresses (@hono/node-server's bindings): a request without any is refused.
+    const handle = sseHandler(newHub(), { limits: { maxConnectionsPerIp: 1 } });
+    const refused = await handle(new Request(`${BASE}/stream/g/a`));
+    expect(refused.status).toBe(500);
+    expect(await refused.json()).toMatchObject({ code: 500 });
+    // On Workers (no address from the runtime) it fails at start, naming the fix.
+    vi.stubGlobal('navigator', { userAgent: 'Cloudflare-Workers' });
+    try {
+      expect(() => sseHandler(newHub(), { limits: { maxConnectionsPerIp: 1 } })).toThrow(
+        /trustProxyHeader/,
+      );
+      expect(() =>
+        sseHandler(newHub(), {
+          limits: { maxConnectionsPerIp: 1 },
+          trustProxyHeader: 'cf-connecting-ip',
+        }),
+      ).not.toThrow();
+      expect(() => sseHandler(newHub())).not.toThrow();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('answers JSON routes with their status and headers', async () => {
     const handle = sseHandler(newHub(), { publisherKey: 'k' });
     const denied = await handle(new Request(`${BASE}/info`));
@@ -394,7 +440,9 @@ describe('exports', () => {
   // The table every adapter README shows: the same names for the same things in every adapter.
   it('exports the names the adapters share, and nothing else at runtime', async () => {
     expect(Object.keys(await import('./index.js')).sort()).toEqual([
+      'clientAddressOf',
       'readBody',
+      'runtimeClientAddress',
       'sseHandler',
       'toFetchResponse',
       'toHubRequest',

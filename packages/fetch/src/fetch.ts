@@ -22,15 +22,29 @@ import {
 
 // ---------------------------------------------------------------- types
 
-/** What the runtime knows of the connection besides the request. */
+/**
+ * What the runtime knows of the connection besides the request: the second argument a runtime
+ * hands a fetch handler. Each shape is read by the built-in `runtimeClientAddress`.
+ */
 export interface FetchRequestInfo {
-  /** The client's address (Bun: `server.requestIP(request)?.address`). */
+  /** The client's address, given by hand (`{ remoteAddress: '203.0.113.7' }`). */
   readonly remoteAddress?: string | undefined;
   /** Deno's `ServeHandlerInfo` shape, so `Deno.serve(handler)` passes it as is. */
   readonly remoteAddr?: { readonly hostname?: string } | undefined;
   /** Bun's `Server`, so `Bun.serve({ fetch: handler })` passes it as is. */
   readonly requestIP?: ((request: Request) => { readonly address: string } | null) | undefined;
+  /**
+   * @hono/node-server's bindings (`getRequestListener(handler)`, Hono's `c.env` on Node): the
+   * Node request, whose socket has the address.
+   */
+  readonly incoming?: { readonly socket?: { readonly remoteAddress?: string } } | undefined;
 }
+
+/** Learns the client's address of a request; `undefined` when it cannot. */
+export type ClientAddress = (
+  request: Request,
+  info: FetchRequestInfo | undefined,
+) => string | undefined;
 
 /** Options of `sseHandler`: core's handler options plus how responses are produced. */
 export interface SSEHandlerOptions extends HandlerOptions {
@@ -41,6 +55,21 @@ export interface SSEHandlerOptions extends HandlerOptions {
   readonly fallthrough?: boolean;
   /** Bytes a stream body buffers before the hub sees backpressure (default 64 KiB). */
   readonly highWaterMark?: number;
+  /**
+   * How the client's address (for `limits.maxConnectionsPerIp`) is learned. Default:
+   * `runtimeClientAddress`, which reads what Deno (`info.remoteAddr`), Bun
+   * (`server.requestIP(request)`) and @hono/node-server (`incoming.socket`) pass as the handler's
+   * second argument, or `info.remoteAddress` given by hand.
+   */
+  readonly clientAddress?: ClientAddress;
+  /**
+   * A request header that holds the client's address, set by a proxy in front that you trust to
+   * overwrite it (Cloudflare Workers: `'cf-connecting-ip'`). When set, the header is read first
+   * (its first comma-separated value) and `clientAddress` is the fallback. Never set it for a
+   * server reachable without that proxy: any client could then send the header and choose its
+   * address.
+   */
+  readonly trustProxyHeader?: string;
 }
 
 /** Answers every request: hub routes, and core's 404 JSON for anything else. */
@@ -81,10 +110,17 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   hub: Hub<M>,
   options: SSEHandlerOptions = {},
 ): FetchMiddleware {
+  const addressOf = clientAddressOf(options);
   const handle = createHandler(hub, options);
   const { fallthrough = false, highWaterMark } = options;
   return async (request, info) => {
-    const result = await handle(toHubRequest(request, info));
+    const result = await handle({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      remoteAddress: addressOf(request, info),
+      readBody: (limit) => readBody(request, limit),
+    });
     switch (result.kind) {
       case 'pass':
         if (fallthrough) return undefined;
@@ -96,16 +132,67 @@ export function sseHandler<M extends EventMap = AnyEvents>(
   };
 }
 
-/** Turns a fetch `Request` into core's `HubRequest`. */
+/**
+ * The built-in `clientAddress`: `info.remoteAddress`, else Deno's `info.remoteAddr.hostname`,
+ * else Bun's `info.requestIP(request)?.address`, else @hono/node-server's
+ * `info.incoming.socket.remoteAddress`.
+ */
+export const runtimeClientAddress: ClientAddress = (request, info) =>
+  info?.remoteAddress ??
+  info?.remoteAddr?.hostname ??
+  (typeof info?.requestIP === 'function' ? info.requestIP(request)?.address : undefined) ??
+  info?.incoming?.socket?.remoteAddress;
+
+/**
+ * The address function of `options` (`trustProxyHeader`, then `clientAddress`). Throws when
+ * `limits.maxConnectionsPerIp` is set and nothing can learn addresses: on a runtime that passes
+ * none (Cloudflare Workers, or anything but Node, Deno and Bun) without `clientAddress` or
+ * `trustProxyHeader`, a per-IP limit would otherwise be silently off.
+ */
+export function clientAddressOf(
+  options: Pick<SSEHandlerOptions, 'clientAddress' | 'trustProxyHeader' | 'limits'>,
+): ClientAddress {
+  const { clientAddress, trustProxyHeader } = options;
+  if (
+    options.limits?.maxConnectionsPerIp !== undefined &&
+    clientAddress === undefined &&
+    trustProxyHeader === undefined &&
+    !runtimePassesAddress()
+  ) {
+    throw new TypeError(
+      'limits.maxConnectionsPerIp is set, but this runtime passes no client address to a fetch handler: ' +
+        "set clientAddress, or trustProxyHeader (e.g. 'cf-connecting-ip' on Cloudflare Workers).",
+    );
+  }
+  const fallback = clientAddress ?? runtimeClientAddress;
+  if (trustProxyHeader === undefined) return fallback;
+  const header = trustProxyHeader.toLowerCase();
+  return (request, info) => {
+    const value = request.headers.get(header)?.split(',')[0]?.trim();
+    return value || fallback(request, info);
+  };
+}
+
+/** Node, Deno and Bun hand a fetch handler what `runtimeClientAddress` reads. */
+function runtimePassesAddress(): boolean {
+  const g = globalThis as {
+    Deno?: unknown;
+    Bun?: unknown;
+    process?: { versions?: { node?: string } };
+  };
+  if (g.Deno !== undefined || g.Bun !== undefined) return true;
+  // Workers with nodejs_compat define `process` too, but their user agent says so.
+  const agent = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent;
+  return g.process?.versions?.node !== undefined && agent !== 'Cloudflare-Workers';
+}
+
+/** Turns a fetch `Request` into core's `HubRequest`, with the built-in client address. */
 export function toHubRequest(request: Request, info?: FetchRequestInfo): HubRequest {
   return {
     method: request.method,
     url: request.url,
     headers: request.headers,
-    remoteAddress:
-      info?.remoteAddress ??
-      info?.remoteAddr?.hostname ??
-      (typeof info?.requestIP === 'function' ? info.requestIP(request)?.address : undefined),
+    remoteAddress: runtimeClientAddress(request, info),
     readBody: (limit) => readBody(request, limit),
   };
 }

@@ -1,8 +1,11 @@
 export {
+  type ClientAddress,
+  clientAddressOf,
   type FetchHandler,
   type FetchMiddleware,
   type FetchRequestInfo,
   readBody,
+  runtimeClientAddress,
   type SSEHandlerOptions,
   sseHandler,
   toFetchResponse,

@@ -27,6 +27,7 @@ export interface TargetCheck {
 type Metric = (r: ServerResult) => number | undefined;
 const burstRate: Metric = (r) => r.burst?.rate;
 const rssPerClient: Metric = (r) => r.rssPerClient;
+const steadyP99: Metric = (r) => r.steady?.p99;
 
 /** The issue's targets, evaluated on whatever ran. */
 export function checkTargets(results: ServerResult[]): TargetCheck[] {
@@ -81,13 +82,25 @@ export function checkTargets(results: ServerResult[]): TargetCheck[] {
     '<=',
     1,
   );
+  // Fastify and Hono on Node take the node adapter's write path: within 1.2x of it.
+  for (const name of ['ssehub-fastify', 'ssehub-hono']) {
+    rel(`${name} burst vs node adapter`, name, 'ssehub-node', burstRate, '>=', 0.83);
+    rel(`${name} steady p99 vs node adapter`, name, 'ssehub-node', steadyP99, '<=', 1.2);
+  }
   rel('fetch adapter on Node burst vs h3', 'ssehub-fetch-node', 'h3', burstRate, '>=', 4);
   rel('fetch adapter on Node burst vs Hono', 'ssehub-fetch-node', 'hono', burstRate, '>=', 4);
   rel('fetch adapter on Bun burst vs Bun floor', 'bun-ssehub', 'bun-raw', burstRate, '>=', 0.8);
   rel('fetch adapter on Deno burst vs Deno floor', 'deno-ssehub', 'deno-raw', burstRate, '>=', 0.8);
   rel('node adapter burst vs better-sse', 'ssehub-node', 'better-sse', burstRate, '>=', 3);
   rel('node adapter RSS/conn vs better-sse', 'ssehub-node', 'better-sse', rssPerClient, '<=', 0.6);
-  for (const name of ['ssehub-node', 'ssehub-fetch-node', 'bun-ssehub', 'deno-ssehub']) {
+  for (const name of [
+    'ssehub-node',
+    'ssehub-fetch-node',
+    'ssehub-fastify',
+    'ssehub-hono',
+    'bun-ssehub',
+    'deno-ssehub',
+  ]) {
     const r = by.get(name);
     const value = r?.steady?.p99 ?? Number.NaN;
     const complete = r?.steady ? r.steady.received === r.steady.expected : false;

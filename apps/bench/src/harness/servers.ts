@@ -67,6 +67,22 @@ export const SERVERS: ServerSpec[] = [
     streamPath: SSEHUB_STREAM,
   },
   {
+    name: 'ssehub-fastify',
+    label: 'ssehub: Hub + @ssehub/fastify plugin on Fastify 5',
+    runtime: 'node',
+    script: 'ssehub-fastify',
+    packages: ['@ssehub/core', '@ssehub/fastify', 'fastify'],
+    streamPath: SSEHUB_STREAM,
+  },
+  {
+    name: 'ssehub-hono',
+    label: 'ssehub: Hub + @ssehub/hono middleware on Hono (@hono/node-server)',
+    runtime: 'node',
+    script: 'ssehub-hono',
+    packages: ['@ssehub/core', '@ssehub/hono', 'hono', '@hono/node-server'],
+    streamPath: SSEHUB_STREAM,
+  },
+  {
     name: 'better-sse',
     label: 'better-sse channel broadcast',
     runtime: 'node',

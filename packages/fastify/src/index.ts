@@ -1,0 +1,1 @@
+export { readBody, type SSEHandlerOptions, sseHandler, toHubRequest } from './fastify.js';
