@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Hub, type HubOptions } from '@ssehub/core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { closeGracefully, sseHandler } from './index.js';
+import { closeGracefully, type SSEHandlerOptions, sseHandler } from './index.js';
 import { waitFor } from './testing.test-util.js';
 
 // node:http2 with the compatibility API, as `http2.createSecureServer(options, sseHandler(hub))`
@@ -39,12 +39,22 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function start(hubOptions: HubOptions = {}) {
+type Mode = 'request' | 'onStream';
+
+/**
+ * `request`: the compatibility API, `createSecureServer({ allowHTTP1: true }, handler)`.
+ * `onStream`: HTTP/2 only, `createSecureServer(options).on('stream', handler.onStream)`.
+ */
+function serve(hub: Hub, mode: Mode, options: SSEHandlerOptions = {}): Http2SecureServer {
+  const handler = sseHandler(hub, options);
+  return mode === 'request'
+    ? createSecureServer({ ...tls, allowHTTP1: true }, handler)
+    : createSecureServer(tls).on('stream', handler.onStream);
+}
+
+async function start(hubOptions: HubOptions = {}, mode: Mode = 'request') {
   const hub = new Hub(hubOptions);
-  const server: Http2SecureServer = createSecureServer(
-    { ...tls, allowHTTP1: true },
-    sseHandler(hub, { publisherKey: KEY }),
-  );
+  const server = serve(hub, mode, { publisherKey: KEY, maxBodyBytes: 1024 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const session = connect(origin, { rejectUnauthorized: false });
@@ -97,29 +107,37 @@ function openStream(session: ClientHttp2Session, path: string): Promise<H2Stream
 }
 
 function publish(session: ClientHttp2Session, body: unknown): Promise<number> {
+  return post(session, '/publish', JSON.stringify(body)).then((answer) => answer.status);
+}
+
+function post(
+  session: ClientHttp2Session,
+  path: string,
+  body: string,
+): Promise<{ status: number; text: string }> {
   const request = session.request({
     ':method': 'POST',
-    ':path': `${BASE}/publish`,
+    ':path': `${BASE}${path}`,
     'content-type': 'application/json',
     authorization: `Bearer ${KEY}`,
   });
-  request.end(JSON.stringify(body));
+  request.end(body);
   return new Promise((resolve, reject) => {
     let status = 0;
     let text = '';
     request.on('response', (headers) => (status = Number(headers[':status'])));
     request.setEncoding('utf8');
     request.on('data', (chunk: string) => (text += chunk));
-    request.on('end', () => resolve(status));
+    request.on('end', () => resolve({ status, text }));
     request.on('error', reject);
   });
 }
 
 const connected = (e: EventSourceMessage) => e.event === 'connected';
 
-describe('sseHandler on node:http2', () => {
+describe.each<Mode>(['request', 'onStream'])('sseHandler on node:http2 (%s)', (mode) => {
   test('streams over HTTP/2 with the SSE headers, and publishes', async () => {
-    const { session } = await start();
+    const { session } = await start({}, mode);
     const stream = await openStream(session, '/stream/g/a');
     expect(stream.headers[':status']).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
@@ -133,7 +151,7 @@ describe('sseHandler on node:http2', () => {
   });
 
   test('twelve streams share one connection and all receive a broadcast', async () => {
-    const { hub, session } = await start();
+    const { hub, session } = await start({}, mode);
     const streams = await Promise.all(
       Array.from({ length: 12 }, (_, i) => openStream(session, `/stream/tabs/t${i}`)),
     );
@@ -148,7 +166,10 @@ describe('sseHandler on node:http2', () => {
   });
 
   test('flow control: a stream that is not read is reset as slow, its connection carries on', async () => {
-    const { hub, session } = await start({ maxQueuedEvents: 4, slowClientPolicy: 'disconnect' });
+    const { hub, session } = await start(
+      { maxQueuedEvents: 4, slowClientPolicy: 'disconnect' },
+      mode,
+    );
     const slow = await openStream(session, '/stream/g/slow');
     const other = await openStream(session, '/stream/g/other');
     await slow.next(connected, 'connected');
@@ -169,12 +190,15 @@ describe('sseHandler on node:http2', () => {
   });
 
   test('the stall sweep resets a stream that does not drain', async () => {
-    const { hub, session } = await start({
-      idleTimeoutMs: 300,
-      sweepIntervalMs: 100,
-      maxQueuedEvents: 10_000,
-      maxQueuedBytes: 1 << 30,
-    });
+    const { hub, session } = await start(
+      {
+        idleTimeoutMs: 300,
+        sweepIntervalMs: 100,
+        maxQueuedEvents: 10_000,
+        maxQueuedBytes: 1 << 30,
+      },
+      mode,
+    );
     const stalled = await openStream(session, '/stream/g/stall');
     await stalled.next(connected, 'connected');
     stalled.request.pause();
@@ -187,7 +211,7 @@ describe('sseHandler on node:http2', () => {
   });
 
   test('a server-side disconnect ends the stream cleanly (END_STREAM, not a reset)', async () => {
-    const { hub, session } = await start();
+    const { hub, session } = await start({}, mode);
     const stream = await openStream(session, '/stream/g/kick');
     await stream.next(connected, 'connected');
     hub.disconnect({ group: 'g', id: 'kick' });
@@ -198,7 +222,7 @@ describe('sseHandler on node:http2', () => {
 
   test('closeGracefully ends the streams and closes the server and its sessions', async () => {
     const hub = new Hub();
-    const server = createSecureServer({ ...tls, allowHTTP1: true }, sseHandler(hub));
+    const server = serve(hub, mode);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const session = connect(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, {
       rejectUnauthorized: false,
@@ -211,5 +235,19 @@ describe('sseHandler on node:http2', () => {
     expect(Date.now() - started).toBeLessThan(4_000);
     await waitFor(() => stream.ended && session.destroyed, 5_000, 'the session to close');
     expect(server.listening).toBe(false);
+  });
+
+  test('answers other paths and refused bodies in JSON, and the session carries on', async () => {
+    const { session } = await start({}, mode);
+    const missing = await post(session, '/nothing', '{}');
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.text)).toMatchObject({ code: 404, error: 'not_found' });
+    const bad = await post(session, '/publish', '{');
+    expect(bad.status).toBe(400);
+    const large = await post(session, '/publish', JSON.stringify({ data: 'x'.repeat(4096) }));
+    expect(large.status).toBe(413);
+    expect(JSON.parse(large.text)).toMatchObject({ code: 413, message: expect.any(String) });
+    expect(await publish(session, { event: 'ok', data: 1 })).toBe(200);
+    expect(session.closed).toBe(false);
   });
 });
