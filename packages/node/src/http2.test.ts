@@ -10,10 +10,16 @@ import {
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { Hub, type HubOptions } from '@ssehub/core';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { closeGracefully, type SSEHandlerOptions, sseHandler } from './index.js';
+import {
+  closeGracefully,
+  closeIdleConnections,
+  type SSEHandlerOptions,
+  sseHandler,
+} from './index.js';
 import { waitFor } from './testing.test-util.js';
 
 // node:http2 with the compatibility API, as `http2.createSecureServer(options, sseHandler(hub))`
@@ -250,4 +256,73 @@ describe.each<Mode>(['request', 'onStream'])('sseHandler on node:http2 (%s)', (m
     expect(await publish(session, { event: 'ok', data: 1 })).toBe(200);
     expect(session.closed).toBe(false);
   });
+});
+
+describe('closeIdleConnections (slowloris on node:http2)', () => {
+  const TIMEOUT = 300;
+
+  async function startBounded() {
+    const hub = new Hub({ heartbeatMs: 60_000 });
+    const server = closeIdleConnections(serve(hub, 'request', { publisherKey: KEY }), {
+      timeoutMs: TIMEOUT,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    cleanups.push(() => closeGracefully(server, hub, { timeoutMs: 2_000 }));
+    return { hub, port };
+  }
+
+  /** A TLS connection that negotiates `alpn`, sends `head` (if any) and nothing more. */
+  function silent(port: number, alpn: string, head?: string) {
+    const socket = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      ALPNProtocols: [alpn],
+    });
+    const state = { secure: false, closed: false, at: 0 };
+    socket.on('secureConnect', () => {
+      state.secure = true;
+      if (head !== undefined) socket.write(head);
+    });
+    socket.on('error', () => {});
+    // Reads (and drops) what the server sends, so that it sees the server close.
+    socket.resume();
+    socket.on('close', () => {
+      state.closed = true;
+      state.at = Date.now();
+    });
+    cleanups.push(async () => void socket.destroy());
+    return state;
+  }
+
+  test('a TLS client that never sends a request, and a partial HTTP/1.1 head, are cut; an open stream stays', async () => {
+    const { hub, port } = await startBounded();
+    const session = connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    cleanups.push(async () => void session.destroy());
+    const stream = await openStream(session, '/stream/g/quiet');
+    await stream.next(connected, 'connected');
+
+    const started = Date.now();
+    const h2 = silent(port, 'h2');
+    const h1 = silent(
+      port,
+      'http/1.1',
+      'GET /api/v1/sse/stream/g/x HTTP/1.1\r\nHost: 127.0.0.1\r\n',
+    );
+    await waitFor(() => h2.closed && h1.closed, 10_000, 'the silent connections to be cut');
+    expect(h2.secure && h1.secure).toBe(true);
+    // Within the bound: the timeout plus generous slack for a busy machine, far below Node's
+    // 120 s handshake timeout or the head timeouts that do not apply here.
+    expect(Math.max(h2.at, h1.at) - started).toBeGreaterThanOrEqual(TIMEOUT - 50);
+    expect(Math.max(h2.at, h1.at) - started).toBeLessThan(5_000);
+
+    // The stream has been silent for longer than the timeout (no heartbeat for 60 s) and is open.
+    await new Promise((resolve) => setTimeout(resolve, TIMEOUT * 3));
+    expect(stream.ended).toBe(false);
+    expect(session.closed || session.destroyed).toBe(false);
+    await hub.send({ group: 'g', id: 'quiet' }, { event: 'late', data: 1 });
+    await stream.next((e) => e.event === 'late', 'an event after the idle time');
+  }, 20_000);
 });

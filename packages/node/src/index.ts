@@ -739,3 +739,46 @@ export async function closeGracefully(
   ]);
   clearTimeout(timer);
 }
+
+/** Options of `closeIdleConnections`. */
+export interface CloseIdleOptions {
+  /** How long a connection with no open stream may stay silent, in ms (default 10 000). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Bounds what a client that never completes a request costs a node:http2 server, where
+ * `headersTimeout` and `requestTimeout` do not apply. Sets `server.setTimeout(timeoutMs)` and
+ * answers its `'timeout'` event: an HTTP/2 session that has been silent (no frame either way) for
+ * `timeoutMs` is destroyed if no stream of it is open, such as a client that completed the TLS
+ * handshake and never sent a request; a session with an open stream (an SSE stream, which may be
+ * quiet between heartbeats) is left alone. On an `allowHTTP1` server an HTTP/1.1 connection that
+ * is silent for `timeoutMs` is destroyed, such as a client that sent part of a request head and
+ * stopped (the adapter clears this timeout on a socket once it carries a stream). Returns the
+ * server.
+ *
+ * A client that keeps dribbling bytes is not silent: the TLS handshake is bounded by
+ * `handshakeTimeout`, an HTTP/2 request's headers by `maxHeaderListSize` and `maxSessionMemory`
+ * (options of `createSecureServer`).
+ */
+export function closeIdleConnections<S extends Http2Server | Http2SecureServer>(
+  server: S,
+  options: CloseIdleOptions = {},
+): S {
+  const open = new WeakMap<Http2Session, number>();
+  server.on('stream', (stream: ServerHttp2Stream) => {
+    const session = stream.session;
+    if (session === undefined) return;
+    open.set(session, (open.get(session) ?? 0) + 1);
+    stream.once('close', () => open.set(session, (open.get(session) ?? 1) - 1));
+  });
+  server.setTimeout(options.timeoutMs ?? 10_000);
+  server.on('timeout', (target: Http2Session | Socket) => {
+    if ('goaway' in target) {
+      if ((open.get(target) ?? 0) === 0) target.destroy();
+      return;
+    }
+    target.destroy();
+  });
+  return server;
+}
