@@ -32,7 +32,12 @@ import {
   signJwt,
   typedEvent,
 } from '@ssehub/core';
-import { type NodeRequest, type NodeResponse, sseHandler } from '@ssehub/node';
+import {
+  closeIdleConnections,
+  type NodeRequest,
+  type NodeResponse,
+  sseHandler,
+} from '@ssehub/node';
 import { backplaneFromEnv } from '@ssehub/redis';
 import type { DemoConfig, DemoEvents, Standing } from './events.js';
 
@@ -342,15 +347,22 @@ export function createDemo(options: DemoOptions = {}): Demo {
     });
   };
   const server = options.tls
-    ? createSecureServer(
-        {
-          cert: options.tls.cert,
-          key: options.tls.key,
-          allowHTTP1: true,
-          // One socket carries every tab's stream: no Nagle delay on small events.
-          noDelay: true,
-        } as Parameters<typeof createSecureServer>[0],
-        listener,
+    ? closeIdleConnections(
+        createSecureServer(
+          {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            allowHTTP1: true,
+            // One socket carries every tab's stream: no Nagle delay on small events.
+            noDelay: true,
+            // Slowloris over TLS (headersTimeout and requestTimeout do not apply): the handshake
+            // within 10 s, and a connection without an open stream that stays silent for 10 s
+            // is closed (closeIdleConnections; see the root README's "Server timeouts").
+            handshakeTimeout: 10_000,
+          } as Parameters<typeof createSecureServer>[0],
+          listener,
+        ),
+        { timeoutMs: 10_000 },
       )
     : createServer(timeouts, listener);
   if (options.tls) {

@@ -5,6 +5,7 @@
 
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { testCertificate } from '@ssehub/conformance/certificate';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type DemoProcess, startDemo } from './test-support.js';
@@ -93,6 +94,40 @@ describe('the demo over HTTPS (TLS_CERT, TLS_KEY)', () => {
     });
     expect(status).toBe(200);
   });
+
+  test('slowloris: a silent TLS client and a partial HTTP/1.1 head are cut within 10 s, a stream stays open', async () => {
+    const stream = session.request({ ':path': '/api/v1/sse/stream/quiet/a' });
+    let closed = false;
+    stream.on('close', () => (closed = true));
+    stream.on('error', () => {});
+    stream.resume();
+    await new Promise((resolve) => stream.once('response', resolve));
+    const { port } = new URL(demo.url);
+    const cut: number[] = [];
+    const started = Date.now();
+    for (const [alpn, head] of [
+      ['h2', undefined],
+      ['http/1.1', 'GET /demo/config HTTP/1.1\r\nHost: 127.0.0.1\r\n'],
+    ] as const) {
+      const socket = tlsConnect({
+        port: Number(port),
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+        ALPNProtocols: [alpn],
+      });
+      socket.on('secureConnect', () => head && socket.write(head));
+      socket.on('error', () => {});
+      socket.on('close', () => cut.push(Date.now() - started));
+      socket.resume();
+    }
+    await expect.poll(() => cut.length, { timeout: 20_000, interval: 200 }).toBe(2);
+    // closeIdleConnections' 10 s, plus slack for a busy machine.
+    expect(Math.max(...cut)).toBeGreaterThanOrEqual(9_500);
+    expect(Math.max(...cut)).toBeLessThan(16_000);
+    expect(closed).toBe(false);
+    expect(session.destroyed).toBe(false);
+    stream.close();
+  }, 30_000);
 
   test('SIGTERM ends an HTTP/2 stream and exits 0', async () => {
     const stream = session.request({ ':path': '/api/v1/sse/stream/bye/a' });

@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import { createSecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv, Hub } from '@ssehub/core';
-import { closeGracefully, sseHandler } from '@ssehub/node';
+import { closeGracefully, closeIdleConnections, sseHandler } from '@ssehub/node';
 import { backplaneFromEnv } from '@ssehub/redis';
 
 const config = configFromEnv(process.env);
@@ -38,15 +38,22 @@ if (Boolean(TLS_CERT) !== Boolean(TLS_KEY)) {
 }
 const server =
   TLS_CERT && TLS_KEY
-    ? createSecureServer(
-        {
-          cert: readFileSync(TLS_CERT),
-          key: readFileSync(TLS_KEY),
-          allowHTTP1: true,
-          // One socket carries every stream of a browser: no Nagle delay on small events.
-          noDelay: true,
-        } as Parameters<typeof createSecureServer>[0],
-        handler,
+    ? closeIdleConnections(
+        createSecureServer(
+          {
+            cert: readFileSync(TLS_CERT),
+            key: readFileSync(TLS_KEY),
+            allowHTTP1: true,
+            // One socket carries every stream of a browser: no Nagle delay on small events.
+            noDelay: true,
+            // Slowloris over TLS, where headersTimeout and requestTimeout do not apply: the TLS
+            // handshake within 10 s (Node's default is 120 s), and with closeIdleConnections, a
+            // connection with no open stream that stays silent for 10 s is closed (see the root
+            // README's "Server timeouts").
+            handshakeTimeout: 10_000,
+          } as Parameters<typeof createSecureServer>[0],
+          handler,
+        ),
       )
     : createServer(
         { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 2_000 },

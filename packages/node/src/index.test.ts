@@ -405,6 +405,7 @@ describe('exports', () => {
   test('exports the names the adapters share, and nothing else at runtime', async () => {
     expect(Object.keys(await import('./index.js')).sort()).toEqual([
       'closeGracefully',
+      'closeIdleConnections',
       'openNodeStream',
       'readBody',
       'sseHandler',
