@@ -147,7 +147,8 @@ let hubCounter = 0;
  * are connections and stop with the last one or with `close()`.
  */
 export class Hub<M extends EventMap = AnyEvents> {
-  readonly #groups = new Map<string, Map<string, Set<ConnectionState>>>();
+  /** group → client id → that client's connections (usually one: an array, not a Set). */
+  readonly #groups = new Map<string, Map<string, ConnectionState[]>>();
   readonly #connections = new Set<ConnectionState>();
   readonly #history: HistoryStore;
   readonly #broker: Broker | undefined;
@@ -161,6 +162,8 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #prefix = `${(hubCounter++).toString(36)}.`;
   #connectionSeq = 0;
   #clientCount = 0;
+  /** Numbers the list sends, to reach each connection of a list once (`listStamp`). */
+  #listSeq = 0;
   #dirty: ConnectionState[] = [];
   #flushScheduled = false;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -259,12 +262,11 @@ export class Hub<M extends EventMap = AnyEvents> {
     );
     let clients = this.#groups.get(group);
     if (clients === undefined) this.#groups.set(group, (clients = new Map()));
-    let connections = clients.get(id);
+    const connections = clients.get(id);
     if (connections === undefined) {
-      clients.set(id, (connections = new Set()));
+      clients.set(id, [connection]);
       this.#clientCount++;
-    }
-    connections.add(connection);
+    } else connections.push(connection);
     this.#connections.add(connection);
     this.#counters.connectionsOpened++;
     if (this.#connections.size === 1) this.#startTimers();
@@ -368,10 +370,13 @@ export class Hub<M extends EventMap = AnyEvents> {
     connection.held = undefined;
     const clients = this.#groups.get(connection.group);
     const connections = clients?.get(connection.id);
-    if (connections?.delete(connection) && connections.size === 0) {
-      clients!.delete(connection.id);
-      this.#clientCount--;
-      if (clients!.size === 0) this.#groups.delete(connection.group);
+    const at = connections?.indexOf(connection) ?? -1;
+    if (at !== -1) {
+      if (connections!.length === 1) {
+        clients!.delete(connection.id);
+        this.#clientCount--;
+        if (clients!.size === 0) this.#groups.delete(connection.group);
+      } else connections!.splice(at, 1);
     }
     this.#connections.delete(connection);
     const counters = this.#counters;
@@ -419,7 +424,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   #disconnectLocal(group: string, id: string): number {
     const connections = this.#groups.get(group)?.get(id);
     if (connections === undefined) return 0;
-    const list = [...connections];
+    const list = connections.slice();
     for (const connection of list) this.#release(connection, 'kicked');
     return list.length;
   }
@@ -543,10 +548,10 @@ export class Hub<M extends EventMap = AnyEvents> {
     } catch (error) {
       if (this.#broker) return Promise.reject(this.#refuse(error));
       this.#error(error, 'history.append');
-      return Promise.resolve(this.#deliverNew(partial, appId ?? this.#fallbackId()));
+      return resolved(this.#deliverNew(partial, appId ?? this.#fallbackId()));
     }
     if (typeof assigned === 'string' && this.#pendingAsync === 0) {
-      return Promise.resolve(this.#deliverNew(partial, assigned));
+      return resolved(this.#deliverNew(partial, assigned));
     }
     // An asynchronous store: deliver in the order of the sends, each once its id is known.
     this.#pendingAsync++;
@@ -599,19 +604,42 @@ export class Hub<M extends EventMap = AnyEvents> {
   #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string): number {
     const record = partial as HistoryRecord;
     record.id = id;
-    const bytes = (record.bytes ??= encodeRecord(record));
     this.#counters.eventsSent++;
-    const reached = this.#deliver(record.target, bytes, id);
-    if (record.target.kind !== 'where') {
+    const target = record.target;
+    const reached =
+      target.kind === 'client'
+        ? this.#deliverToClient(target.group, target.id, record)
+        : this.#deliver(target, (record.bytes ??= encodeRecord(record)), id);
+    if (this.#broker !== undefined && target.kind !== 'where') {
       this.#publishRemote({
         id,
-        target: record.target,
+        target,
         event: record.event,
         data: record.data,
         retry: record.retry,
       });
     }
     return reached;
+  }
+
+  /**
+   * Unicast, the hot path of notifications: nothing is encoded for a client that is not connected
+   * here (replay encodes from the history), and the text of an event for one connection is
+   * queued as is and encoded at flush with the rest of the tick's events for it.
+   */
+  #deliverToClient(group: string, clientId: string, record: HistoryRecord): number {
+    const connections = this.#groups.get(group)?.get(clientId);
+    if (connections === undefined) return 0;
+    const count = connections.length;
+    if (count === 1 && record.bytes === undefined) {
+      const text = formatRecord(record);
+      connections[0]!.enqueue(NON_ASCII.test(text) ? (record.bytes = utf8(text)) : text, record.id);
+    } else {
+      const bytes = (record.bytes ??= encodeRecord(record));
+      for (let i = 0; i < count; i++) connections[i]!.enqueue(bytes, record.id);
+    }
+    this.#counters.eventsDelivered += count;
+    return count;
   }
 
   #deliver(target: Target, bytes: Uint8Array, id: string): number {
@@ -643,12 +671,20 @@ export class Hub<M extends EventMap = AnyEvents> {
         break;
       }
       case 'clients': {
-        const seen = new Set<Set<ConnectionState>>();
+        // One pass over the list; a client listed twice is skipped by its connections' stamp.
+        const stamp = ++this.#listSeq;
+        const groups = this.#groups;
+        let lastGroup: string | undefined;
+        let clients: Map<string, ConnectionState[]> | undefined;
         for (const client of target.clients) {
-          const connections = this.#groups.get(client.group)?.get(client.id);
-          if (connections === undefined || seen.has(connections)) continue;
-          seen.add(connections);
+          if (client.group !== lastGroup) {
+            lastGroup = client.group;
+            clients = groups.get(lastGroup);
+          }
+          const connections = clients?.get(client.id);
+          if (connections === undefined || connections[0]!.listStamp === stamp) continue;
           for (const connection of connections) {
+            connection.listStamp = stamp;
             connection.enqueue(bytes, id);
             reached++;
           }
@@ -794,7 +830,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   /** Connections open here for the client `{ group, id }`. */
   connectionsOf(client: ClientRef): number {
     assertClientRef(client, 'connectionsOf');
-    return this.#groups.get(client.group)?.get(client.id)?.size ?? 0;
+    return this.#groups.get(client.group)?.get(client.id)?.length ?? 0;
   }
 
   /** Open connections. */
@@ -926,10 +962,27 @@ function assertResumableId(id: string): void {
  * from other nodes go through `encodeEvent`, which validates again.
  */
 function encodeRecord(record: HistoryRecord): Uint8Array {
+  return utf8(formatRecord(record));
+}
+
+function formatRecord(record: HistoryRecord): string {
   let head = record.event === undefined ? '' : `event: ${record.event}\n`;
   head += `id: ${record.id}\n`;
   if (record.retry !== undefined) head += `retry: ${record.retry}\n`;
-  return utf8(`${head}${dataLines(record.data)}\n`);
+  return `${head}${dataLines(record.data)}\n`;
+}
+
+/** Text with a character outside ASCII: its UTF-8 length is not its length. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A send that completed synchronously resolves with the connections it reached. Settled promises
+ * cannot change, so the common counts share one instead of allocating one per send.
+ */
+const RESOLVED = Array.from({ length: 64 }, (_, count) => Promise.resolve(count));
+
+function resolved(count: number): Promise<number> {
+  return RESOLVED[count] ?? Promise.resolve(count);
 }
 
 function positive(value: number, name: string): number {
