@@ -729,6 +729,8 @@ export class Hub<M extends EventMap = AnyEvents> {
       this.#disconnectLocal(target.group, target.id);
       return;
     }
+    // A unicast for a client with no connection here (most of them, in a cluster): nothing to do.
+    if (target.kind === 'client' && !this.#groups.get(target.group)?.has(target.id)) return;
     // From another process: validate every field again before writing it to a stream.
     let bytes: Uint8Array;
     try {

@@ -32,6 +32,8 @@ const PUBLISHERS = option('publishers', 8);
 const SENDS = option('sends', 10);
 /** Sends per trigger call: each is one synchronous loop of `hub.send` on a node. */
 const BATCH = option('batch', 1000);
+/** Send loops each node runs at once (the next starts when one has settled every send). */
+const INFLIGHT = option('inflight', 2);
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 
 // ------------------------------------------------------------------ nodes
@@ -45,7 +47,10 @@ interface Node {
 const PUBLISH_KEY = 'bench-publish-key';
 
 async function startNode(script: string, env: Record<string, string>): Promise<Node> {
-  const child = spawn(process.execPath, [script], {
+  // SSEHUB_BENCH_PROFILE=<dir>: a V8 CPU profile of every node, written when it stops.
+  const profile = process.env.SSEHUB_BENCH_PROFILE;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, script], {
     env: { ...process.env, QUIET: '1', SSE_PUBLISH_KEY: PUBLISH_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -68,7 +73,9 @@ async function stopNodes(nodes: Node[]): Promise<void> {
         new Promise<void>((resolve) => {
           if (node.child.exitCode !== null) return resolve();
           node.child.once('exit', () => resolve());
-          node.child.kill('SIGKILL');
+          // SIGTERM lets a profiled node write its profile; SIGKILL if it does not exit.
+          node.child.kill('SIGTERM');
+          setTimeout(() => node.child.kill('SIGKILL'), 5_000).unref();
         }),
     ),
   );
@@ -342,15 +349,20 @@ async function unicastScenario(
     const started = performance.now();
     // Every node sends its share (disjoint event numbers), in batches, as fast as it answers.
     await Promise.all(
-      nodes.map(async (node, n) => {
-        for (let done = 0; done < perNode; done += BATCH) {
-          const count = Math.min(BATCH, perNode - done);
-          const reply = await get<{ refused: number }>(
-            node.port,
-            `/bench/unicast?from=${n * perNode + done}&count=${count}&nodes=${nodeCount}&clients=${CLIENTS}`,
-          );
-          refused += reply.refused;
-        }
+      nodes.flatMap((node, n) => {
+        let next = 0;
+        return Array.from({ length: INFLIGHT }, async () => {
+          while (next < perNode) {
+            const done = next;
+            const count = Math.min(BATCH, perNode - done);
+            next += count;
+            const reply = await get<{ refused: number }>(
+              node.port,
+              `/bench/unicast?from=${n * perNode + done}&count=${count}&nodes=${nodeCount}&clients=${CLIENTS}`,
+            );
+            refused += reply.refused;
+          }
+        });
       }),
     );
     await waitFor(() => clients.received >= total - refused, 60_000);
@@ -456,7 +468,7 @@ if (rows.length) {
 }
 if (unicastRows.length) {
   console.log(
-    `\nUnicast: ${SENDS} sends per client, from every node to clients of every node, ${BATCH} sends per synchronous loop\n`,
+    `\nUnicast: ${SENDS} sends per client, from every node to clients of every node, ${BATCH} sends per synchronous loop, ${INFLIGHT} loops in flight per node\n`,
   );
   console.log(
     '| setup | clients | sends | sends/s | vs 1 node in memory | p50 / p99 ms | Redis CPU µs/send | exactly once | lost | duplicated | refused |',
