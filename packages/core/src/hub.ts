@@ -137,6 +137,8 @@ export interface HubInfo {
 }
 
 const HEARTBEAT = encodeComment();
+/** The meta of every connection opened without any: one frozen object, not one per connection. */
+const NO_META: Readonly<Record<string, unknown>> = Object.freeze({});
 /** setTimeout's largest delay (2^31 − 1 ms); a larger one fires at once. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 let hubCounter = 0;
@@ -254,7 +256,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     const connection = new ConnectionState(
       group,
       id,
-      options.meta ?? {},
+      options.meta ?? NO_META,
       options.remoteAddress,
       sink,
       this.#owner,

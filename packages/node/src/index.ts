@@ -14,7 +14,7 @@
 
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
+import type { AnyEvents, DisconnectReason, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import {
   BodyTooLargeError,
   type Connection,
@@ -330,7 +330,6 @@ export function openNodeStream(
   // (server.timeout / server.setTimeout()): the hub's heartbeat and stall sweep own its lifetime.
   socket.setNoDelay(true);
   socket.setTimeout(0);
-  const endTimeoutMs = options.endTimeoutMs ?? 10_000;
   // The fast path: frame each chunk for HTTP/1.1 chunked encoding once (see `frameChunk`) and
   // write it to the socket in one call. `res.write()` would cork the socket, queue four writes
   // (size, CRLF, chunk, CRLF) and uncork on the next tick, for every response. It is taken while
@@ -341,41 +340,9 @@ export function openNodeStream(
     res.chunkedEncoding &&
     res.write === ServerResponse.prototype.write &&
     res.getHeader('content-encoding') === undefined;
-  const sink: Sink = {
-    write(chunk) {
-      try {
-        if (chunk.byteLength === 0) return true;
-        // Past res.end() a direct write would land after the chunked terminator.
-        if (res.writableEnded) return false;
-        if (direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
-          return socket.write(frameChunk(chunk));
-        return res.write(chunk);
-      } catch {
-        return false;
-      }
-    },
-    close(reason) {
-      if (reason === 'slow' || reason === 'stalled') {
-        res.destroy();
-        return;
-      }
-      res.end();
-      if (res.writableFinished) return;
-      // Until its last bytes leave, `closeGracefully` waits for it; a client that is behind may
-      // never read them, so its socket is not kept for ever either.
-      ending.add(res);
-      const timer = setTimeout(() => res.destroy(), endTimeoutMs).unref();
-      const done = () => {
-        clearTimeout(timer);
-        ending.delete(res);
-      };
-      res.once('finish', done);
-      res.once('close', done);
-    },
-  };
-  let connection: Connection;
+  const sink = new NodeSink(res, socket, direct, options.endTimeoutMs ?? 10_000);
   try {
-    connection = response.connect(sink);
+    sink.connection = response.connect(sink);
   } catch {
     // The hub closed between admitting the request and now.
     res.end();
@@ -383,14 +350,67 @@ export function openNodeStream(
   }
   // Direct writes fill the socket, writes through res.write() the response: either releases
   // (`drain()` does nothing for a connection that is not blocked).
-  const drain = () => connection.drain();
-  res.on('drain', drain);
-  if (direct) socket.on('drain', drain);
-  res.on('close', () => {
+  res.on('drain', sink.drain);
+  if (direct) socket.on('drain', sink.drain);
+  res.on('close', sink.closed);
+}
+
+/**
+ * The sink of one stream: one object per connection, its methods on the prototype (memory per
+ * connection counts when a server holds tens of thousands).
+ */
+class NodeSink implements Sink {
+  connection: Connection | undefined;
+  constructor(
+    readonly res: ServerResponse,
+    readonly socket: Socket,
+    readonly direct: boolean,
+    readonly endTimeoutMs: number,
+  ) {}
+
+  write(chunk: Uint8Array): boolean {
+    const { res, socket } = this;
+    try {
+      if (chunk.byteLength === 0) return true;
+      // Past res.end() a direct write would land after the chunked terminator.
+      if (res.writableEnded) return false;
+      if (this.direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
+        return socket.write(frameChunk(chunk));
+      return res.write(chunk);
+    } catch {
+      return false;
+    }
+  }
+
+  close(reason: DisconnectReason): void {
+    const res = this.res;
+    if (reason === 'slow' || reason === 'stalled') {
+      res.destroy();
+      return;
+    }
+    res.end();
+    if (res.writableFinished) return;
+    // Until its last bytes leave, `closeGracefully` waits for it; a client that is behind may
+    // never read them, so its socket is not kept for ever either.
+    ending.add(res);
+    const timer = setTimeout(() => res.destroy(), this.endTimeoutMs).unref();
+    const done = () => {
+      clearTimeout(timer);
+      ending.delete(res);
+    };
+    res.once('finish', done);
+    res.once('close', done);
+  }
+
+  /** The `'drain'` listener of the response (and of the socket, on the direct path). */
+  readonly drain = (): void => this.connection?.drain();
+
+  /** The response's `'close'` listener. */
+  readonly closed = (): void => {
     // A kept-alive socket outlives the response: it must not keep this connection's listener.
-    if (direct) socket.off('drain', drain);
-    connection.closed();
-  });
+    if (this.direct) this.socket.off('drain', this.drain);
+    this.connection?.closed();
+  };
 }
 
 /** node:http's mark of the response that currently owns a socket. */
