@@ -976,8 +976,8 @@ function formatRecord(record: HistoryRecord): string {
   return `${head}${dataLines(record.data)}\n`;
 }
 
-/** Text with a character outside ASCII: its UTF-8 length is not its length. */
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Anything but printable ASCII and tabs/line breaks: such text is encoded at once (its UTF-8 length may differ from its length). */
+const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 
 /**
  * A send that completed synchronously resolves with the connections it reached. Settled promises
