@@ -74,7 +74,7 @@ export interface Connection extends ConnectionControl {
 
 /**
  * What a connection queues: an event's bytes, shared by every recipient, or the text of an event
- * only this connection gets (unicast), which must be ASCII so that its length is its byte length.
+ * only this connection gets (unicast), made only of printable ASCII, tab, CR and LF, so that its length is its byte length.
  * Text is encoded at flush, once for everything queued in the tick.
  */
 export type Queued = Uint8Array | string;
@@ -226,13 +226,17 @@ export class ConnectionState implements Connection {
   flush(force = false): void {
     this.scheduled = false;
     if (this.isClosed || (this.blockedSince !== 0 && !force) || this.queue.length === 0) return;
-    const chunk = join(this.queue, this.queuedBytes);
+    const sink = this.sink;
+    const size = this.queuedBytes;
+    const text = sink.writeText === undefined ? undefined : joinText(this.queue);
+    const chunk = text === undefined ? join(this.queue, size) : undefined;
     // Reuse the array: a broadcast flushes every connection, so this is the hot path.
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = this.owner.now();
-    this.owner.countWrite(chunk.byteLength);
-    if (!this.sink.write(chunk) && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
+    this.owner.countWrite(size);
+    const accepted = text === undefined ? sink.write(chunk!) : sink.writeText!(text);
+    if (!accepted && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
   }
 
   /**
@@ -275,6 +279,12 @@ export class ConnectionState implements Connection {
 
 function sizeOf(queued: Queued): number {
   return typeof queued === 'string' ? queued.length : queued.byteLength;
+}
+
+/** Everything queued as one text, when all of it is unicast text; otherwise `undefined`. */
+function joinText(queue: readonly Queued[]): string | undefined {
+  for (const queued of queue) if (typeof queued !== 'string') return undefined;
+  return queue.length === 1 ? (queue[0] as string) : (queue as string[]).join('');
 }
 
 /**

@@ -382,6 +382,20 @@ class NodeSink implements Sink {
     }
   }
 
+  /** Unicast text (printable ASCII): framed and encoded into one buffer, no UTF-8 copy first. */
+  writeText(text: string): boolean {
+    const { res, socket } = this;
+    try {
+      if (text.length === 0) return true;
+      if (res.writableEnded) return false;
+      if (this.direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
+        return socket.write(frameText(text));
+      return res.write(text, 'latin1');
+    } catch {
+      return false;
+    }
+  }
+
   close(reason: DisconnectReason): void {
     const res = this.res;
     if (reason === 'slow' || reason === 'stalled') {
@@ -437,6 +451,19 @@ function frameChunk(chunk: Uint8Array): Buffer {
   frame[at] = 10;
   lastChunk = chunk;
   lastFrame = frame;
+  return frame;
+}
+
+/** `text` (ASCII: one byte per character) framed as one HTTP/1.1 chunk, like `frameChunk`. */
+function frameText(text: string): Buffer {
+  const size = text.length.toString(16);
+  const frame = Buffer.allocUnsafe(size.length + text.length + 4);
+  let at = frame.write(size, 0, 'latin1');
+  frame[at++] = 13;
+  frame[at++] = 10;
+  at += frame.write(text, at, 'latin1');
+  frame[at++] = 13;
+  frame[at] = 10;
   return frame;
 }
 
