@@ -15,7 +15,6 @@ import {
   dataLines,
   encodeComment,
   encodeEvent,
-  encodeRetry,
   formatEvent,
   MAX_EVENT_ID_LENGTH,
   serializeData,
@@ -158,7 +157,8 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #heartbeatMs: number;
   readonly #idleTimeoutMs: number;
   readonly #sweepIntervalMs: number;
-  readonly #retry: Uint8Array;
+  /** The `retry:` field as text (ASCII), queued like unicast text (see `Queued`). */
+  readonly #retry: string;
   readonly #options: HubOptions;
   readonly #filters: Readonly<Record<string, ClientFilter>>;
   readonly #prefix = `${(hubCounter++).toString(36)}.`;
@@ -196,7 +196,9 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#heartbeatMs = positive(options.heartbeatMs ?? 30_000, 'heartbeatMs');
     this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 90_000, 'idleTimeoutMs');
     this.#sweepIntervalMs = positive(options.sweepIntervalMs ?? 5_000, 'sweepIntervalMs');
-    this.#retry = encodeRetry(options.retryMs ?? 3_000);
+    const retryMs = options.retryMs ?? 3_000;
+    assertRetry(retryMs);
+    this.#retry = `retry: ${retryMs}\n\n`;
     const history = options.history;
     this.#history =
       history === false
@@ -273,15 +275,13 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#counters.connectionsOpened++;
     if (this.#connections.size === 1) this.#startTimers();
 
+    // Text, like unicast: the connection's first write is one buffer with no UTF-8 copy first.
     connection.push(this.#retry);
-    connection.push(
-      utf8(
-        formatEvent({
-          event: 'connected',
-          data: { ...options.connectedData, id, group, connectionId: connection.connectionId },
-        }),
-      ),
-    );
+    const connected = formatEvent({
+      event: 'connected',
+      data: { ...options.connectedData, id, group, connectionId: connection.connectionId },
+    });
+    connection.push(NON_ASCII.test(connected) ? utf8(connected) : connected);
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
     if (expiresAt !== undefined) this.#expireAt(connection, expiresAt);
     this.#hook('onConnect', () => this.#options.onConnect?.(connection.info));
