@@ -82,12 +82,13 @@ async function main(): Promise<void> {
       .join(
         ' ',
       )} (1/5/15-minute load average at start; other work on the machine skews throughput)`,
-    `mode        ${config.quick ? 'quick' : 'full'}${config.pin ? ', pinned (server CPU 0, load generators CPU 1)' : ''}${config.only.length ? `, only ${config.only.join(',')}` : ''}`,
+    `mode        ${config.quick ? 'quick' : 'full'}${config.pin ? ', pinned (server CPU 0, load generators CPU 1)' : ''}${config.only.length ? `, only ${config.only.join(',')}` : ''}${config.phases.length ? `, phases ${config.phases.join(',')}` : ''}`,
     `clients     ${config.clients} over ${Math.ceil(config.clients / config.clientsPerWorker)} load-generator processes (${config.clientsPerWorker} each, ${config.connectBatch} connects at a time), ${config.groups} groups`,
     `payload     ~${config.payloadSize + 40} bytes of JSON data per event`,
     `burst       ${config.burstEvents} broadcasts at once, ${config.burstRepeats} run(s), median reported; ${config.warmupEvents} warm-up broadcasts first`,
     `steady      ${config.steadyRate} broadcasts/s for ${config.steadyDurationMs / 1000} s`,
     `unicast     ${config.unicastRounds} round(s) of one event to each client`,
+    `many        ${config.manyRounds} call(s) that send one event to all ${config.clients} clients, listed`,
     `group       ${config.groupRounds} round(s) of one event to each of ${config.groups} groups`,
     `repeat      pnpm bench${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
   ];

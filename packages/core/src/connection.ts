@@ -1,4 +1,4 @@
-import { concatBytes } from './encoding.js';
+import { concatBytes, utf8 } from './encoding.js';
 import type { ConnectionControl, Sink } from './sink.js';
 import type { ClientInfo } from './target.js';
 
@@ -76,6 +76,13 @@ export interface Connection extends ConnectionControl {
   onClose(listener: (reason: DisconnectReason) => void): void;
 }
 
+/**
+ * What a connection queues: an event's bytes, shared by every recipient, or the text of an event
+ * only this connection gets (unicast), made only of printable ASCII, tab, CR and LF, so that its length is its byte length.
+ * Text is encoded at flush, once for everything queued in the tick.
+ */
+export type Queued = Uint8Array | string;
+
 /** Set by `ConnectionView`'s static block: the only way from a view back to its state. */
 let stateOfView: (view: object) => ConnectionState | undefined;
 
@@ -137,20 +144,22 @@ export class ConnectionState implements Connection {
   /** Unique within the process. */
   readonly connectionId: string;
   readonly openedAt: number;
-  readonly info: ConnectionInfo;
+  #info: ConnectionInfo | undefined;
   /** When bytes were last handed to the transport. */
   lastWriteAt: number;
   /** Since when the transport has refused more bytes (0 when it takes them). */
   blockedSince = 0;
   /** Queued while flushing is scheduled or the transport is blocked. */
-  queue: Uint8Array[] = [];
+  queue: Queued[] = [];
   queuedBytes = 0;
   /** The owner's `stamp` when the queue last went from empty to not: what its write waited since. */
   queuedAt = 0;
   /** Scheduled for the hub's next flush. */
   scheduled = false;
   /** Live events held back while the history is replayed, with their ids. */
-  held: { id: string; bytes: Uint8Array }[] | undefined;
+  held: { id: string; bytes: Queued }[] | undefined;
+  /** The last list send (`sendMany`) that reached this connection: a client listed twice gets it once. */
+  listStamp = 0;
   isClosed = false;
   /** Called once when the connection ends (see `onClose`). */
   closeListeners: ((reason: DisconnectReason) => void)[] | undefined;
@@ -166,11 +175,15 @@ export class ConnectionState implements Connection {
   ) {
     this.connectionId = connectionId;
     this.openedAt = this.lastWriteAt = owner.now();
-    this.info = new ConnectionView(this);
+  }
+
+  /** The read-only view that hooks and predicates get (made when first asked for). */
+  get info(): ConnectionInfo {
+    return (this.#info ??= new ConnectionView(this));
   }
 
   /** Queues an event's bytes; `eventId` lets replay drop live duplicates at the seam. */
-  enqueue(bytes: Uint8Array, eventId?: string): void {
+  enqueue(bytes: Queued, eventId?: string): void {
     if (this.isClosed) return;
     if (this.held !== undefined && eventId !== undefined) {
       this.held.push({ id: eventId, bytes });
@@ -180,12 +193,12 @@ export class ConnectionState implements Connection {
   }
 
   /** Queues bytes regardless of replay state. */
-  push(bytes: Uint8Array): void {
+  push(bytes: Queued): void {
     if (this.isClosed) return;
     const owner = this.owner;
     if (this.queue.length === 0) this.queuedAt = owner.stamp;
     this.queue.push(bytes);
-    this.queuedBytes += bytes.byteLength;
+    this.queuedBytes += sizeOf(bytes);
     if (this.queue.length > owner.maxQueuedEvents || this.queuedBytes > owner.maxQueuedBytes) {
       if (this.blockedSince === 0) {
         // Not slow, just a large burst in one tick: write now instead of waiting.
@@ -201,7 +214,7 @@ export class ConnectionState implements Connection {
         this.queue.length > 1 &&
         (this.queue.length > owner.maxQueuedEvents || this.queuedBytes > owner.maxQueuedBytes)
       ) {
-        this.queuedBytes -= this.queue.shift()!.byteLength;
+        this.queuedBytes -= sizeOf(this.queue.shift()!);
         dropped++;
       }
       owner.countDropped(dropped);
@@ -220,15 +233,19 @@ export class ConnectionState implements Connection {
   flush(force = false): void {
     this.scheduled = false;
     if (this.isClosed || (this.blockedSince !== 0 && !force) || this.queue.length === 0) return;
-    const chunk = concatBytes(this.queue, this.queuedBytes);
+    const sink = this.sink;
+    const size = this.queuedBytes;
     const depth = this.queue.length;
+    const text = sink.writeText === undefined ? undefined : joinText(this.queue);
+    const chunk = text === undefined ? join(this.queue, size) : undefined;
     // Reuse the array: a broadcast flushes every connection, so this is the hot path.
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = this.owner.now();
     this.owner.observeWrite(this.lastWriteAt - this.queuedAt, depth);
-    this.owner.countWrite(chunk.byteLength);
-    if (!this.sink.write(chunk) && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
+    this.owner.countWrite(size);
+    const accepted = text === undefined ? sink.write(chunk!) : sink.writeText!(text);
+    if (!accepted && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
   }
 
   /**
@@ -268,4 +285,32 @@ export class ConnectionState implements Connection {
   closed(error?: unknown): void {
     this.owner.release(this, error === undefined ? 'client-closed' : 'error', error);
   }
+}
+
+function sizeOf(queued: Queued): number {
+  return typeof queued === 'string' ? queued.length : queued.byteLength;
+}
+
+/** Everything queued as one text, when all of it is unicast text; otherwise `undefined`. */
+function joinText(queue: readonly Queued[]): string | undefined {
+  for (const queued of queue) if (typeof queued !== 'string') return undefined;
+  return queue.length === 1 ? (queue[0] as string) : (queue as string[]).join('');
+}
+
+/**
+ * Everything queued as one chunk. Unicast text is encoded here, once per connection and tick,
+ * instead of once per event (then copied again into the chunk).
+ */
+function join(queue: readonly Queued[], totalLength: number): Uint8Array {
+  if (queue.length === 1) {
+    const only = queue[0]!;
+    return typeof only === 'string' ? utf8(only) : only;
+  }
+  let text = true;
+  for (const queued of queue) if (typeof queued !== 'string') text = false;
+  if (text) return utf8((queue as string[]).join(''));
+  return concatBytes(
+    queue.map((queued) => (typeof queued === 'string' ? utf8(queued) : queued)),
+    totalLength,
+  );
 }

@@ -64,6 +64,8 @@ interface Entry {
   readonly record: HistoryRecord;
   readonly seq: number;
   readonly at: number;
+  /** Whether the app chose the id (only those are in `byId`; ours name their `seq`). */
+  readonly appId: boolean;
 }
 
 /**
@@ -78,6 +80,7 @@ export class MemoryHistory implements HistoryStore {
   #entries: Entry[] = [];
   #head = 0;
   #seq = 0;
+  /** App-chosen ids of retained events; the store's own ids are found from their sequence. */
   readonly #byId = new Map<string, number>();
 
   constructor(options: MemoryHistoryOptions = {}) {
@@ -97,9 +100,10 @@ export class MemoryHistory implements HistoryStore {
     if (this.#maxEvents === 0) return id;
     const record = partial as HistoryRecord;
     record.id = id;
-    this.#entries.push({ record, seq, at: this.#now() });
-    this.#byId.set(id, seq);
-    this.#trim();
+    const now = this.#now();
+    this.#entries.push({ record, seq, at: now, appId: appId !== undefined });
+    if (appId !== undefined) this.#byId.set(id, seq);
+    this.#trim(now);
     return id;
   }
 
@@ -138,14 +142,15 @@ export class MemoryHistory implements HistoryStore {
     this.#byId.clear();
   }
 
-  #trim(): void {
-    const oldest = this.#now() - this.#maxAgeMs;
+  #trim(now = this.#now()): void {
+    const oldest = now - this.#maxAgeMs;
     const entries = this.#entries;
     while (this.#head < entries.length) {
       const entry = entries[this.#head]!;
       if (entries.length - this.#head <= this.#maxEvents && entry.at >= oldest) break;
       // Only forget the id if no newer record reused it.
-      if (this.#byId.get(entry.record.id) === entry.seq) this.#byId.delete(entry.record.id);
+      if (entry.appId && this.#byId.get(entry.record.id) === entry.seq)
+        this.#byId.delete(entry.record.id);
       this.#head++;
     }
     // Compact once the dead prefix dominates, so trimming stays O(1) amortised.

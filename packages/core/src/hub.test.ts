@@ -564,6 +564,56 @@ describe('slow clients', () => {
     expect(slow.sink.closed).toBe(true);
   });
 
+  it('unicasts of one tick leave as one chunk, in order with broadcasts, non-ASCII intact', async () => {
+    const hub = makeHub();
+    const alice = open(hub, 'users', 'alice');
+    await tick();
+    const before = alice.sink.chunks.length;
+    void hub.send({ group: 'users', id: 'alice' }, newEvent('a1'));
+    void hub.broadcast(newEvent('all'));
+    void hub.send({ group: 'users', id: 'alice' }, newEvent('é ✓ 😀'));
+    void hub.sendMany(
+      [
+        { group: 'users', id: 'alice' },
+        { group: 'users', id: 'alice' },
+      ],
+      newEvent('listed twice'),
+    );
+    void hub.send({ group: 'users', id: 'alice' }, newEvent('a2'));
+    await tick();
+    expect(alice.sink.chunks.length).toBe(before + 1);
+    expect(alice.sink.appEvents.map((e) => e.data)).toEqual([
+      'a1',
+      'all',
+      'é ✓ 😀',
+      'listed twice',
+      'a2',
+    ]);
+    const ids = alice.sink.appEvents.map((e) => e.id!);
+    expect(new Set(ids).size).toBe(5);
+    // Replay from the first id returns the rest, encoded from the history.
+    const again = open(hub, 'users', 'alice', ids[0]);
+    await tick();
+    expect(again.sink.appEvents.map((e) => e.data)).toEqual([
+      'all',
+      'é ✓ 😀',
+      'listed twice',
+      'a2',
+    ]);
+    expect(again.sink.appEvents.map((e) => e.id)).toEqual(ids.slice(1));
+  });
+
+  it('counts queued unicast text in bytes against maxQueuedBytes', async () => {
+    const hub = makeHub({ maxQueuedBytes: 1000 });
+    const slow = open(hub, 'g', 'slow');
+    slow.sink.accept = false;
+    await tick();
+    await hub.send({ group: 'g', id: 'slow' }, newEvent('x'.repeat(600)));
+    expect(slow.sink.closed).toBe(false);
+    await hub.send({ group: 'g', id: 'slow' }, newEvent('é'.repeat(300)));
+    expect(slow.sink.closed).toBe(true);
+  });
+
   it('after drain the queued events leave in order', async () => {
     const hub = makeHub();
     const c = open(hub, 'g', 'a');

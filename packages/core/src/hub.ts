@@ -15,7 +15,6 @@ import {
   dataLines,
   encodeComment,
   encodeEvent,
-  encodeRetry,
   formatEvent,
   MAX_EVENT_ID_LENGTH,
   serializeData,
@@ -174,6 +173,8 @@ export interface HubInfo {
 }
 
 const HEARTBEAT = encodeComment();
+/** The meta of every connection opened without any: one frozen object, not one per connection. */
+const NO_META: Readonly<Record<string, unknown>> = Object.freeze({});
 /** setTimeout's largest delay (2^31 − 1 ms); a larger one fires at once. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 let hubCounter = 0;
@@ -184,7 +185,8 @@ let hubCounter = 0;
  * are connections and stop with the last one or with `close()`.
  */
 export class Hub<M extends EventMap = AnyEvents> {
-  readonly #groups = new Map<string, Map<string, Set<ConnectionState>>>();
+  /** group → client id → that client's connections (usually one: an array, not a Set). */
+  readonly #groups = new Map<string, Map<string, ConnectionState[]>>();
   readonly #connections = new Set<ConnectionState>();
   readonly #history: HistoryStore;
   readonly #broker: Broker | undefined;
@@ -192,12 +194,15 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #heartbeatMs: number;
   readonly #idleTimeoutMs: number;
   readonly #sweepIntervalMs: number;
-  readonly #retry: Uint8Array;
+  /** The `retry:` field as text (ASCII), queued like unicast text (see `Queued`). */
+  readonly #retry: string;
   readonly #options: HubOptions;
   readonly #filters: Readonly<Record<string, ClientFilter>>;
   readonly #prefix = `${(hubCounter++).toString(36)}.`;
   #connectionSeq = 0;
   #clientCount = 0;
+  /** Numbers the list sends, to reach each connection of a list once (`listStamp`). */
+  #listSeq = 0;
   #dirty: ConnectionState[] = [];
   #flushScheduled = false;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -251,7 +256,9 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#heartbeatMs = positive(options.heartbeatMs ?? 30_000, 'heartbeatMs');
     this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 90_000, 'idleTimeoutMs');
     this.#sweepIntervalMs = positive(options.sweepIntervalMs ?? 5_000, 'sweepIntervalMs');
-    this.#retry = encodeRetry(options.retryMs ?? 3_000);
+    const retryMs = options.retryMs ?? 3_000;
+    assertRetry(retryMs);
+    this.#retry = `retry: ${retryMs}\n\n`;
     const history = options.history;
     this.#history =
       history === false
@@ -326,7 +333,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     const connection = new ConnectionState(
       group,
       id,
-      options.meta ?? {},
+      options.meta ?? NO_META,
       options.remoteAddress,
       sink,
       this.#owner,
@@ -336,24 +343,21 @@ export class Hub<M extends EventMap = AnyEvents> {
     if (clients === undefined) this.#groups.set(group, (clients = new Map()));
     let connections = clients.get(id);
     if (connections === undefined) {
-      clients.set(id, (connections = new Set()));
+      clients.set(id, (connections = [connection]));
       this.#clientCount++;
-    }
-    connections.add(connection);
+    } else connections.push(connection);
     this.#connections.add(connection);
     this.#counters.connectionsOpened++;
     if (this.#connections.size === 1) this.#startTimers();
 
     this.#owner.stamp = connection.openedAt;
+    // Text, like unicast: the connection's first write is one buffer with no UTF-8 copy first.
     connection.push(this.#retry);
-    connection.push(
-      utf8(
-        formatEvent({
-          event: 'connected',
-          data: { ...options.connectedData, id, group, connectionId: connection.connectionId },
-        }),
-      ),
-    );
+    const connected = formatEvent({
+      event: 'connected',
+      data: { ...options.connectedData, id, group, connectionId: connection.connectionId },
+    });
+    connection.push(NON_ASCII.test(connected) ? utf8(connected) : connected);
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
     if (expiresAt !== undefined) this.#expireAt(connection, expiresAt);
     this.#presenceOpened(group, id, connections);
@@ -363,8 +367,8 @@ export class Hub<M extends EventMap = AnyEvents> {
 
   // ---------------------------------------------------------------- presence
 
-  #presenceOpened(group: string, id: string, connections: Set<ConnectionState>): void {
-    if (connections.size === 1) {
+  #presenceOpened(group: string, id: string, connections: readonly ConnectionState[]): void {
+    if (connections.length === 1) {
       const leaving = this.#leaving.get(group);
       const pending = leaving?.get(id);
       if (pending !== undefined) {
@@ -376,18 +380,18 @@ export class Hub<M extends EventMap = AnyEvents> {
         this.#presenceChanged({ kind: 'join', group, id });
       }
     }
-    this.#presenceStore?.put(group, id, connections.size, firstMeta(connections));
+    this.#presenceStore?.put(group, id, connections.length, firstMeta(connections));
   }
 
-  /** After `connection` left its client's set (`connections`, now possibly empty). */
+  /** After `connection` left its client's list (`connections`: the others, if any are left). */
   #presenceClosed(
     connection: ConnectionState,
-    connections: Set<ConnectionState> | undefined,
+    connections: readonly ConnectionState[] | undefined,
   ): void {
     const { group, id } = connection;
     const store = this.#presenceStore;
-    if (connections !== undefined && connections.size > 0) {
-      store?.put(group, id, connections.size, firstMeta(connections));
+    if (connections !== undefined && connections.length > 0) {
+      store?.put(group, id, connections.length, firstMeta(connections));
       return;
     }
     if (this.#closed || (store === undefined && !this.#presenceEvents(group))) return;
@@ -418,7 +422,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     const out: { group: string; id: string; connections: number; meta: unknown }[] = [];
     for (const [group, clients] of this.#groups)
       for (const [id, connections] of clients)
-        out.push({ group, id, connections: connections.size, meta: firstMeta(connections) });
+        out.push({ group, id, connections: connections.length, meta: firstMeta(connections) });
     for (const [group, leaving] of this.#leaving)
       for (const [id, { meta }] of leaving) out.push({ group, id, connections: 0, meta });
     return out;
@@ -436,7 +440,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     else {
       clients = [];
       for (const [id, connections] of this.#groups.get(group) ?? [])
-        clients.push({ id, connections: connections.size, meta: firstMeta(connections) });
+        clients.push({ id, connections: connections.length, meta: firstMeta(connections) });
       for (const [id, { meta }] of this.#leaving.get(group) ?? [])
         clients.push({ id, connections: 0, meta });
     }
@@ -530,13 +534,20 @@ export class Hub<M extends EventMap = AnyEvents> {
     connection.held = undefined;
     const clients = this.#groups.get(connection.group);
     const connections = clients?.get(connection.id);
-    if (connections?.delete(connection) && connections.size === 0) {
-      clients!.delete(connection.id);
-      this.#clientCount--;
-      if (clients!.size === 0) this.#groups.delete(connection.group);
+    const at = connections?.indexOf(connection) ?? -1;
+    let others: ConnectionState[] | undefined;
+    if (at !== -1) {
+      if (connections!.length === 1) {
+        clients!.delete(connection.id);
+        this.#clientCount--;
+        if (clients!.size === 0) this.#groups.delete(connection.group);
+      } else {
+        connections!.splice(at, 1);
+        others = connections;
+      }
     }
     this.#connections.delete(connection);
-    this.#presenceClosed(connection, connections);
+    this.#presenceClosed(connection, others);
     const counters = this.#counters;
     counters.connectionsClosed++;
     this.#disconnects[reason]++;
@@ -583,7 +594,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   #disconnectLocal(group: string, id: string): number {
     const connections = this.#groups.get(group)?.get(id);
     if (connections === undefined) return 0;
-    const list = [...connections];
+    const list = connections.slice();
     for (const connection of list) this.#release(connection, 'kicked');
     return list.length;
   }
@@ -708,10 +719,10 @@ export class Hub<M extends EventMap = AnyEvents> {
     } catch (error) {
       if (this.#broker) return Promise.reject(this.#refuse(error));
       this.#error(error, 'history.append');
-      return Promise.resolve(this.#deliverNew(partial, appId ?? this.#fallbackId()));
+      return resolved(this.#deliverNew(partial, appId ?? this.#fallbackId()));
     }
     if (typeof assigned === 'string' && this.#pendingAsync === 0) {
-      return Promise.resolve(this.#deliverNew(partial, assigned));
+      return resolved(this.#deliverNew(partial, assigned));
     }
     // An asynchronous store: deliver in the order of the sends, each once its id is known.
     this.#pendingAsync++;
@@ -764,22 +775,45 @@ export class Hub<M extends EventMap = AnyEvents> {
   #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string): number {
     const record = partial as HistoryRecord;
     record.id = id;
-    const bytes = (record.bytes ??= encodeRecord(record));
     this.#counters.eventsSent++;
     // The one clock read a send adds: connections whose queue this send opens note it, and their
     // write observes the delay (writeDelayMs).
     this.#owner.stamp = this.#owner.now();
-    const reached = this.#deliver(record.target, bytes, id);
-    if (record.target.kind !== 'where') {
+    const target = record.target;
+    const reached =
+      target.kind === 'client'
+        ? this.#deliverToClient(target.group, target.id, record)
+        : this.#deliver(target, (record.bytes ??= encodeRecord(record)), id);
+    if (this.#broker !== undefined && target.kind !== 'where') {
       this.#publishRemote({
         id,
-        target: record.target,
+        target,
         event: record.event,
         data: record.data,
         retry: record.retry,
       });
     }
     return reached;
+  }
+
+  /**
+   * Unicast, the hot path of notifications: nothing is encoded for a client that is not connected
+   * here (replay encodes from the history), and the text of an event for one connection is
+   * queued as is and encoded at flush with the rest of the tick's events for it.
+   */
+  #deliverToClient(group: string, clientId: string, record: HistoryRecord): number {
+    const connections = this.#groups.get(group)?.get(clientId);
+    if (connections === undefined) return 0;
+    const count = connections.length;
+    if (count === 1 && record.bytes === undefined) {
+      const text = formatRecord(record);
+      connections[0]!.enqueue(NON_ASCII.test(text) ? (record.bytes = utf8(text)) : text, record.id);
+    } else {
+      const bytes = (record.bytes ??= encodeRecord(record));
+      for (let i = 0; i < count; i++) connections[i]!.enqueue(bytes, record.id);
+    }
+    this.#counters.eventsDelivered += count;
+    return count;
   }
 
   #deliver(target: Target, bytes: Uint8Array, id: string): number {
@@ -811,12 +845,20 @@ export class Hub<M extends EventMap = AnyEvents> {
         break;
       }
       case 'clients': {
-        const seen = new Set<Set<ConnectionState>>();
+        // One pass over the list; a client listed twice is skipped by its connections' stamp.
+        const stamp = ++this.#listSeq;
+        const groups = this.#groups;
+        let lastGroup: string | undefined;
+        let clients: Map<string, ConnectionState[]> | undefined;
         for (const client of target.clients) {
-          const connections = this.#groups.get(client.group)?.get(client.id);
-          if (connections === undefined || seen.has(connections)) continue;
-          seen.add(connections);
+          if (client.group !== lastGroup) {
+            lastGroup = client.group;
+            clients = groups.get(lastGroup);
+          }
+          const connections = clients?.get(client.id);
+          if (connections === undefined || connections[0]!.listStamp === stamp) continue;
           for (const connection of connections) {
+            connection.listStamp = stamp;
             connection.enqueue(bytes, id);
             reached++;
           }
@@ -861,6 +903,8 @@ export class Hub<M extends EventMap = AnyEvents> {
       this.#disconnectLocal(target.group, target.id);
       return;
     }
+    // A unicast for a client with no connection here (most of them, in a cluster): nothing to do.
+    if (target.kind === 'client' && !this.#groups.get(target.group)?.has(target.id)) return;
     // From another process: validate every field again before writing it to a stream.
     let bytes: Uint8Array;
     try {
@@ -979,7 +1023,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   /** Connections open here for the client `{ group, id }`. */
   connectionsOf(client: ClientRef): number {
     assertClientRef(client, 'connectionsOf');
-    return this.#groups.get(client.group)?.get(client.id)?.size ?? 0;
+    return this.#groups.get(client.group)?.get(client.id)?.length ?? 0;
   }
 
   /** Open connections. */
@@ -1119,15 +1163,31 @@ function assertResumableId(id: string): void {
  * from other nodes go through `encodeEvent`, which validates again.
  */
 function encodeRecord(record: HistoryRecord): Uint8Array {
+  return utf8(formatRecord(record));
+}
+
+function formatRecord(record: HistoryRecord): string {
   let head = record.event === undefined ? '' : `event: ${record.event}\n`;
   head += `id: ${record.id}\n`;
   if (record.retry !== undefined) head += `retry: ${record.retry}\n`;
-  return utf8(`${head}${dataLines(record.data)}\n`);
+  return `${head}${dataLines(record.data)}\n`;
 }
 
-function firstMeta(connections: Set<ConnectionState>): Readonly<Record<string, unknown>> {
-  for (const connection of connections) return connection.meta;
-  return {};
+/** Anything but printable ASCII and tabs/line breaks: such text is encoded at once (its UTF-8 length may differ from its length). */
+const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
+
+/**
+ * A send that completed synchronously resolves with the connections it reached. Settled promises
+ * cannot change, so the common counts share one instead of allocating one per send.
+ */
+const RESOLVED = Array.from({ length: 64 }, (_, count) => Promise.resolve(count));
+
+function resolved(count: number): Promise<number> {
+  return RESOLVED[count] ?? Promise.resolve(count);
+}
+
+function firstMeta(connections: readonly ConnectionState[]): Readonly<Record<string, unknown>> {
+  return connections[0]?.meta ?? {};
 }
 
 function nonNegative(value: number, name: string): number {

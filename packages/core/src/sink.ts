@@ -17,6 +17,13 @@ export interface Sink {
    */
   write(chunk: Uint8Array): boolean;
   /**
+   * Optional: writes text made only of printable ASCII, tab, CR and LF, so that its length is its
+   * UTF-8 byte length. When everything queued for a connection is such text (unicast events),
+   * the hub calls this instead of `write`, and the adapter encodes it straight into its own
+   * buffer (no separate UTF-8 copy). Same contract as `write`.
+   */
+  writeText?(text: string): boolean;
+  /**
    * Ends the response. Called at most once, and not at all when the adapter reported `closed()`
    * first. For `slow` and `stalled` the peer is not reading, so a graceful end would never be
    * read either: abort the connection. Otherwise end it after what was written.

@@ -340,6 +340,29 @@ describe('the wire format', () => {
     await client.until('data: on the same socket');
   });
 
+  test('unicasts of one tick leave as one chunk (HTTP/1.1) or as is (HTTP/1.0), non-ASCII intact', async () => {
+    const { hub, origin } = await start({ heartbeatMs: 60_000 });
+    const chunked = await rawClient(origin);
+    chunked.send(`GET ${BASE}/stream/g/a HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const plain = await rawClient(origin);
+    plain.send(`GET ${BASE}/stream/g/b HTTP/1.0\r\n\r\n`);
+    await chunked.until('event: connected');
+    await plain.until('event: connected');
+    for (const id of ['a', 'b']) {
+      void hub.send({ group: 'g', id }, { id: `${id}1`, data: 'one' });
+      void hub.send({ group: 'g', id }, { id: `${id}2`, data: 'two' });
+    }
+    const ascii = 'id: a1\ndata: one\n\nid: a2\ndata: two\n\n';
+    await chunked.until(`${ascii.length.toString(16)}\r\n${ascii}\r\n`);
+    await plain.until('id: b1\ndata: one\n\nid: b2\ndata: two\n\n');
+    // Text outside ASCII goes out as UTF-8 bytes.
+    await hub.send({ group: 'g', id: 'a' }, { id: 'a3', data: 'héllo ✓' });
+    const event = 'id: a3\ndata: héllo ✓\n\n';
+    await chunked.until(
+      `${Buffer.byteLength(event).toString(16)}\r\n${Buffer.from(event).toString('latin1')}\r\n`,
+    );
+  });
+
   test('HTTP/1.0: no chunked encoding, the body is the event stream itself', async () => {
     const { hub, origin } = await start({ heartbeatMs: 60_000 });
     const client = await rawClient(origin);

@@ -37,7 +37,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
+import type { AnyEvents, DisconnectReason, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import {
   BodyTooLargeError,
   type Connection,
@@ -497,7 +497,6 @@ export function openNodeStream(
   // (server.timeout / server.setTimeout()): the hub's heartbeat and stall sweep own its lifetime.
   socket.setNoDelay(true);
   socket.setTimeout(0);
-  const endTimeoutMs = options.endTimeoutMs ?? 10_000;
   // The fast path: frame each chunk for HTTP/1.1 chunked encoding once (see `frameChunk`) and
   // write it to the socket in one call. `res.write()` would cork the socket, queue four writes
   // (size, CRLF, chunk, CRLF) and uncork on the next tick, for every response. It is taken while
@@ -508,41 +507,9 @@ export function openNodeStream(
     res.chunkedEncoding &&
     res.write === ServerResponse.prototype.write &&
     res.getHeader('content-encoding') === undefined;
-  const sink: Sink = {
-    write(chunk) {
-      try {
-        if (chunk.byteLength === 0) return true;
-        // Past res.end() a direct write would land after the chunked terminator.
-        if (res.writableEnded) return false;
-        if (direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
-          return socket.write(frameChunk(chunk));
-        return res.write(chunk);
-      } catch {
-        return false;
-      }
-    },
-    close(reason) {
-      if (reason === 'slow' || reason === 'stalled') {
-        res.destroy();
-        return;
-      }
-      res.end();
-      if (res.writableFinished) return;
-      // Until its last bytes leave, `closeGracefully` waits for it; a client that is behind may
-      // never read them, so its socket is not kept for ever either.
-      ending.add(res);
-      const timer = setTimeout(() => res.destroy(), endTimeoutMs).unref();
-      const done = () => {
-        clearTimeout(timer);
-        ending.delete(res);
-      };
-      res.once('finish', done);
-      res.once('close', done);
-    },
-  };
-  let connection: Connection;
+  const sink = new NodeSink(res, socket, direct, options.endTimeoutMs ?? 10_000);
   try {
-    connection = response.connect(sink);
+    sink.connection = response.connect(sink);
   } catch {
     // The hub closed between admitting the request and now.
     res.end();
@@ -550,14 +517,81 @@ export function openNodeStream(
   }
   // Direct writes fill the socket, writes through res.write() the response: either releases
   // (`drain()` does nothing for a connection that is not blocked).
-  const drain = () => connection.drain();
-  res.on('drain', drain);
-  if (direct) socket.on('drain', drain);
-  res.on('close', () => {
+  res.on('drain', sink.drain);
+  if (direct) socket.on('drain', sink.drain);
+  res.on('close', sink.closed);
+}
+
+/**
+ * The sink of one stream: one object per connection, its methods on the prototype (memory per
+ * connection counts when a server holds tens of thousands).
+ */
+class NodeSink implements Sink {
+  connection: Connection | undefined;
+  constructor(
+    readonly res: ServerResponse,
+    readonly socket: Socket,
+    readonly direct: boolean,
+    readonly endTimeoutMs: number,
+  ) {}
+
+  write(chunk: Uint8Array): boolean {
+    const { res, socket } = this;
+    try {
+      if (chunk.byteLength === 0) return true;
+      // Past res.end() a direct write would land after the chunked terminator.
+      if (res.writableEnded) return false;
+      if (this.direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
+        return socket.write(frameChunk(chunk));
+      return res.write(chunk);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Unicast text (printable ASCII): framed and encoded into one buffer, no UTF-8 copy first. */
+  writeText(text: string): boolean {
+    const { res, socket } = this;
+    try {
+      if (text.length === 0) return true;
+      if (res.writableEnded) return false;
+      if (this.direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
+        return socket.write(frameText(text));
+      return res.write(text, 'latin1');
+    } catch {
+      return false;
+    }
+  }
+
+  close(reason: DisconnectReason): void {
+    const res = this.res;
+    if (reason === 'slow' || reason === 'stalled') {
+      res.destroy();
+      return;
+    }
+    res.end();
+    if (res.writableFinished) return;
+    // Until its last bytes leave, `closeGracefully` waits for it; a client that is behind may
+    // never read them, so its socket is not kept for ever either.
+    ending.add(res);
+    const timer = setTimeout(() => res.destroy(), this.endTimeoutMs).unref();
+    const done = () => {
+      clearTimeout(timer);
+      ending.delete(res);
+    };
+    res.once('finish', done);
+    res.once('close', done);
+  }
+
+  /** The `'drain'` listener of the response (and of the socket, on the direct path). */
+  readonly drain = (): void => this.connection?.drain();
+
+  /** The response's `'close'` listener. */
+  readonly closed = (): void => {
     // A kept-alive socket outlives the response: it must not keep this connection's listener.
-    if (direct) socket.off('drain', drain);
-    connection.closed();
-  });
+    if (this.direct) this.socket.off('drain', this.drain);
+    this.connection?.closed();
+  };
 }
 
 /** A response of node:http2's compatibility API (an HTTP/1.1 request on an `allowHTTP1` server is not). */
@@ -674,6 +708,19 @@ function frameChunk(chunk: Uint8Array): Buffer {
   frame[at] = 10;
   lastChunk = chunk;
   lastFrame = frame;
+  return frame;
+}
+
+/** `text` (ASCII: one byte per character) framed as one HTTP/1.1 chunk, like `frameChunk`. */
+function frameText(text: string): Buffer {
+  const size = text.length.toString(16);
+  const frame = Buffer.allocUnsafe(size.length + text.length + 4);
+  let at = frame.write(size, 0, 'latin1');
+  frame[at++] = 13;
+  frame[at++] = 10;
+  at += frame.write(text, at, 'latin1');
+  frame[at++] = 13;
+  frame[at] = 10;
   return frame;
 }
 

@@ -1,8 +1,11 @@
 /**
  * Cross-node broadcast latency and throughput: 3 hub processes × 3 000 clients over one Redis,
- * beside a single node (no Redis) and a single node with Redis.
+ * beside a single node (no Redis) and a single node with Redis. Then unicast: every node sends
+ * `--sends` events per client (one event to one client per send, spread over the clients of
+ * every node), as fast as it can; sends per second, send → delivery p50/p99, Redis CPU per send
+ * (INFO cpu) and an exactly-once check by event number.
  *
- *   pnpm --filter @ssehub/redis bench [-- --clients 3000 --seconds 5]
+ *   pnpm --filter @ssehub/redis bench [-- --clients 3000 --seconds 5 --sends 10 --only unicast]
  *
  * Clients are raw TCP sockets on loopback in this process, which also publishes (HTTP POST to the
  * nodes' publish route), so one clock times publish → receive. Uses REDIS_URL when set,
@@ -26,6 +29,12 @@ const CLIENTS = option('clients', 3000);
 const SECONDS = option('seconds', 5);
 const RATE = option('rate', 20);
 const PUBLISHERS = option('publishers', 8);
+const SENDS = option('sends', 10);
+/** Sends per trigger call: each is one synchronous loop of `hub.send` on a node. */
+const BATCH = option('batch', 1000);
+/** Send loops each node runs at once (the next starts when one has settled every send). */
+const INFLIGHT = option('inflight', 2);
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 
 // ------------------------------------------------------------------ nodes
 
@@ -38,7 +47,10 @@ interface Node {
 const PUBLISH_KEY = 'bench-publish-key';
 
 async function startNode(script: string, env: Record<string, string>): Promise<Node> {
-  const child = spawn(process.execPath, [script], {
+  // SSEHUB_BENCH_PROFILE=<dir>: a V8 CPU profile of every node, written when it stops.
+  const profile = process.env.SSEHUB_BENCH_PROFILE;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, script], {
     env: { ...process.env, QUIET: '1', SSE_PUBLISH_KEY: PUBLISH_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -61,7 +73,9 @@ async function stopNodes(nodes: Node[]): Promise<void> {
         new Promise<void>((resolve) => {
           if (node.child.exitCode !== null) return resolve();
           node.child.once('exit', () => resolve());
-          node.child.kill('SIGKILL');
+          // SIGTERM lets a profiled node write its profile; SIGKILL if it does not exit.
+          node.child.kill('SIGTERM');
+          setTimeout(() => node.child.kill('SIGKILL'), 5_000).unref();
         }),
     ),
   );
@@ -76,6 +90,8 @@ class Clients {
   samples: number[][] = [];
   received = 0;
   lastReceivedAt = 0;
+  /** Unicast phase: deliveries per event number `k` (exactly-once check). */
+  counts: Uint8Array | undefined;
 
   async connect(port: number, nodeIndex: number, count: number): Promise<void> {
     this.samples[nodeIndex] ??= [];
@@ -109,8 +125,15 @@ class Clients {
             connected = true;
             resolve();
           } else if (line.startsWith('data: {"t":')) {
-            const t = Number(line.slice(11, line.indexOf(',', 11)));
-            this.samples[nodeIndex]!.push(now - t);
+            const comma = line.indexOf(',', 11);
+            const t = Number(line.slice(11, comma));
+            const counts = this.counts;
+            if (counts) {
+              // Unicast: sent by a node with the wall clock, counted by event number.
+              const k = Number(line.slice(comma + 5, line.indexOf('}', comma)));
+              counts[k] = Math.min(255, counts[k]! + 1);
+              this.samples[nodeIndex]!.push(performance.timeOrigin + now - t);
+            } else this.samples[nodeIndex]!.push(now - t);
             this.received++;
             this.lastReceivedAt = now;
           }
@@ -255,6 +278,126 @@ async function scenario(
   }
 }
 
+// ------------------------------------------------------------------ unicast
+
+interface UnicastRow {
+  setup: string;
+  clients: number;
+  sends: number;
+  sendsPerSecond: number;
+  p50: number;
+  p99: number;
+  /** Redis CPU (user + sys) per send, µs; NaN without Redis. */
+  redisCpuPerSend: number;
+  refused: number;
+  /** Event numbers delivered exactly once / not at all / more than once. */
+  once: number;
+  lost: number;
+  duplicated: number;
+}
+
+function get<T>(port: number, path: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(body)),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function redisCpu(redisUrl: string | undefined): Promise<number> {
+  if (redisUrl === undefined) return Number.NaN;
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl);
+  try {
+    const info = await redis.info('cpu');
+    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1]);
+    return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function unicastScenario(
+  name: string,
+  script: string,
+  nodeCount: number,
+  env: Record<string, string>,
+  redisUrl: string | undefined,
+): Promise<UnicastRow> {
+  const nodes: Node[] = [];
+  for (let n = 0; n < nodeCount; n++)
+    nodes.push(await startNode(script, { ...env, NODE_ID: `bench${n}` }));
+  const clients = new Clients();
+  try {
+    for (const [n, node] of nodes.entries()) await clients.connect(node.port, n, CLIENTS);
+    await sleep(500);
+    const perNode = CLIENTS * SENDS;
+    const total = perNode * nodeCount;
+    clients.reset();
+    clients.counts = new Uint8Array(total);
+    const cpuBefore = await redisCpu(redisUrl);
+    let refused = 0;
+    const started = performance.now();
+    // Every node sends its share (disjoint event numbers), in batches, as fast as it answers.
+    await Promise.all(
+      nodes.flatMap((node, n) => {
+        let next = 0;
+        return Array.from({ length: INFLIGHT }, async () => {
+          while (next < perNode) {
+            const done = next;
+            const count = Math.min(BATCH, perNode - done);
+            next += count;
+            const reply = await get<{ refused: number }>(
+              node.port,
+              `/bench/unicast?from=${n * perNode + done}&count=${count}&nodes=${nodeCount}&clients=${CLIENTS}`,
+            );
+            refused += reply.refused;
+          }
+        });
+      }),
+    );
+    await waitFor(() => clients.received >= total - refused, 60_000);
+    await sleep(300);
+    const cpuAfter = await redisCpu(redisUrl);
+    const elapsed = (clients.lastReceivedAt - started) / 1000;
+    let once = 0;
+    let lost = 0;
+    let duplicated = 0;
+    for (const count of clients.counts) {
+      if (count === 1) once++;
+      else if (count === 0) lost++;
+      else duplicated++;
+    }
+    const latency = stats(clients.samples.flat());
+    return {
+      setup: name,
+      clients: nodeCount * CLIENTS,
+      sends: total,
+      sendsPerSecond: clients.received / elapsed,
+      p50: latency.p50,
+      p99: latency.p99,
+      redisCpuPerSend: (cpuAfter - cpuBefore) / total,
+      refused,
+      once,
+      lost,
+      duplicated,
+    };
+  } finally {
+    clients.counts = undefined;
+    clients.close();
+    await stopNodes(nodes);
+  }
+}
+
 // ------------------------------------------------------------------ main
 
 const script = await bundle('test/fixtures/node-server.ts');
@@ -262,34 +405,82 @@ let redis: RedisServer | undefined;
 const url = process.env.REDIS_URL || (redis = await startRedisServer()).url;
 const prefix = `ssehub-bench:${process.pid}`;
 const rows: Row[] = [];
+const unicastRows: UnicastRow[] = [];
 try {
-  rows.push(await scenario('1 node, memory history', script, 1, { NO_REDIS: '1' }));
-  rows.push(
-    await scenario('1 node + Redis', script, 1, { REDIS_URL: url, SSEHUB_PREFIX: `${prefix}:a` }),
-  );
-  rows.push(
-    await scenario('3 nodes + Redis', script, 3, { REDIS_URL: url, SSEHUB_PREFIX: `${prefix}:b` }),
-  );
+  if (ONLY !== 'unicast') {
+    rows.push(await scenario('1 node, memory history', script, 1, { NO_REDIS: '1' }));
+    rows.push(
+      await scenario('1 node + Redis', script, 1, { REDIS_URL: url, SSEHUB_PREFIX: `${prefix}:a` }),
+    );
+    rows.push(
+      await scenario('3 nodes + Redis', script, 3, {
+        REDIS_URL: url,
+        SSEHUB_PREFIX: `${prefix}:b`,
+      }),
+    );
+  }
+  if (ONLY !== 'broadcast') {
+    unicastRows.push(
+      await unicastScenario('1 node, memory history', script, 1, { NO_REDIS: '1' }, undefined),
+    );
+    unicastRows.push(
+      await unicastScenario(
+        '1 node + Redis',
+        script,
+        1,
+        { REDIS_URL: url, SSEHUB_PREFIX: `${prefix}:c` },
+        url,
+      ),
+    );
+    unicastRows.push(
+      await unicastScenario(
+        '3 nodes + Redis',
+        script,
+        3,
+        { REDIS_URL: url, SSEHUB_PREFIX: `${prefix}:d` },
+        url,
+      ),
+    );
+  }
 } finally {
   agent.destroy();
   await redis?.stop();
 }
 
 const ms = (v: number) => (Number.isNaN(v) ? '–' : v.toFixed(1));
-console.log(
-  `\n${cpus().length} cores (${cpus()[0]?.model}), Node ${process.version}; ${CLIENTS} clients per node, ` +
-    `latency at ${RATE} broadcasts/s for ${SECONDS} s (published on node 0), throughput with ` +
-    `${PUBLISHERS} publishers for ${SECONDS} s\n`,
-);
-console.log(
-  '| setup | clients | local p50 / p99 ms | cross-node p50 / p99 ms | broadcasts/s | deliveries/s | delivered |',
-);
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
-for (const row of rows) {
+if (rows.length) {
   console.log(
-    `| ${row.setup} | ${row.clients} | ${ms(row.local.p50)} / ${ms(row.local.p99)} | ` +
-      `${row.remote ? `${ms(row.remote.p50)} / ${ms(row.remote.p99)}` : '–'} | ` +
-      `${row.broadcastsPerSecond.toFixed(0)} | ${Math.round(row.deliveriesPerSecond)} | ${row.complete} |`,
+    `\n${cpus().length} cores (${cpus()[0]?.model}), Node ${process.version}; ${CLIENTS} clients per node, ` +
+      `latency at ${RATE} broadcasts/s for ${SECONDS} s (published on node 0), throughput with ` +
+      `${PUBLISHERS} publishers for ${SECONDS} s\n`,
   );
+  console.log(
+    '| setup | clients | local p50 / p99 ms | cross-node p50 / p99 ms | broadcasts/s | deliveries/s | delivered |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const row of rows) {
+    console.log(
+      `| ${row.setup} | ${row.clients} | ${ms(row.local.p50)} / ${ms(row.local.p99)} | ` +
+        `${row.remote ? `${ms(row.remote.p50)} / ${ms(row.remote.p99)}` : '–'} | ` +
+        `${row.broadcastsPerSecond.toFixed(0)} | ${Math.round(row.deliveriesPerSecond)} | ${row.complete} |`,
+    );
+  }
+}
+if (unicastRows.length) {
+  console.log(
+    `\nUnicast: ${SENDS} sends per client, from every node to clients of every node, ${BATCH} sends per synchronous loop, ${INFLIGHT} loops in flight per node\n`,
+  );
+  console.log(
+    '| setup | clients | sends | sends/s | vs 1 node in memory | p50 / p99 ms | Redis CPU µs/send | exactly once | lost | duplicated | refused |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const single = unicastRows[0]!.sendsPerSecond;
+  for (const row of unicastRows) {
+    console.log(
+      `| ${row.setup} | ${row.clients} | ${row.sends} | ${Math.round(row.sendsPerSecond)} | ` +
+        `${(row.sendsPerSecond / single).toFixed(2)}x | ${ms(row.p50)} / ${ms(row.p99)} | ` +
+        `${Number.isNaN(row.redisCpuPerSend) ? '–' : row.redisCpuPerSend.toFixed(1)} | ${row.once} | ${row.lost} | ${row.duplicated} | ${row.refused} |`,
+    );
+  }
 }
 process.exit(0);

@@ -141,6 +141,41 @@ describe('delivery across nodes', () => {
   });
 });
 
+describe('pipelined sends', () => {
+  it('sends the appends of one tick in one round trip, delivered in send order exactly once', async () => {
+    const prefix = uniquePrefix('pipeline');
+    const { own } = spyClient();
+    let pipelines = 0;
+    const pipeline = own.pipeline.bind(own);
+    own.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
+      pipelines++;
+      return pipeline(...args);
+    }) as Redis['pipeline'];
+    const a = await startNode(url, prefix, { nodeId: 'a', redis: own } as never);
+    const b = await startNode(url, prefix, { nodeId: 'b' });
+    nodes.push(a, b);
+    const there = b.connect('users', 'bob');
+    const here = a.connect('users', 'ann');
+    // The first send loads the script (NOSCRIPT, then EVAL) on a fresh Redis.
+    await a.hub.send({ group: 'users', id: 'nobody' }, { data: 'warm-up' });
+    const sends: Promise<number>[] = [];
+    pipelines = 0;
+    for (let i = 0; i < 200; i++) {
+      sends.push(a.hub.send({ group: 'users', id: i % 2 ? 'bob' : 'ann' }, { data: `${i}` }));
+    }
+    expect(await Promise.all(sends)).toEqual(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? 0 : 1)),
+    );
+    expect(pipelines).toBe(1);
+    await until(() => there.events.length >= 100, 'the sends on b');
+    await sleep(100);
+    expect(data(there)).toEqual(Array.from({ length: 100 }, (_, i) => `${2 * i + 1}`));
+    expect(data(here)).toEqual(Array.from({ length: 100 }, (_, i) => `${2 * i}`));
+    await a.close();
+    await own.quit();
+  });
+});
+
 describe('history', () => {
   it('replays exactly what a client missed when it reconnects to another node mid-stream', async () => {
     const nodes3 = await startNodes(3, 'replay');
@@ -241,7 +276,10 @@ describe('history', () => {
     let away = true;
     subscriber.options.retryStrategy = () => (away ? 3_600_000 : 10);
     subscriber.disconnect(true);
-    await until(() => subscriber.status === 'reconnecting', 'b unsubscribed');
+    await until(
+      () => subscriber.status === 'reconnecting' && !b.backplane.metrics().subscribed,
+      'b unsubscribed',
+    );
     const fromA: Promise<number>[] = [];
     const fromB: Promise<number>[] = [];
     for (let i = 1; i <= 20; i++) {

@@ -72,8 +72,9 @@ export class RedisHistory implements HistoryStore {
     // Publish only with a hub attached; `sendWhere` echoes to this node alone.
     const channel =
       c.ordering.node === undefined ? '' : local ? c.keys.nodeChannel : c.keys.channel;
+    // Pipelined with the other sends of this tick, in order: one round trip per tick.
     c.connections
-      .script(
+      .scriptInTick(
         APPEND,
         [c.keys.stream, c.keys.appId(appId ?? '')],
         [c.origin, send.seq, body, String(c.maxEvents), String(c.maxAgeMs), channel, appId ?? ''],

@@ -16,6 +16,12 @@ describe('parseArgs', () => {
     expect(c.clients).toBe(200);
   });
 
+  it('reads --phases and rejects an unknown phase', () => {
+    expect(parseArgs(['--phases', 'unicast,many'], '/out').phases).toEqual(['unicast', 'many']);
+    expect(parseArgs([], '/out').phases).toEqual([]);
+    expect(() => parseArgs(['--phases', 'unicast,nope'], '/out')).toThrow(/unknown phase nope/);
+  });
+
   it('rejects unknown flags', () => {
     expect(() => parseArgs(['--nope'], '/out')).toThrow(/unknown argument/);
   });

@@ -18,6 +18,8 @@ export interface BenchConfig {
   steadyRate: number;
   steadyDurationMs: number;
   unicastRounds: number;
+  /** Calls of `sendMany` to every client (one event each). */
+  manyRounds: number;
   groupRounds: number;
   /** Upper bound for one phase to deliver everything. */
   phaseTimeoutMs: number;
@@ -28,11 +30,15 @@ export interface BenchConfig {
   outDir: string;
   /** Write a V8 CPU profile of each Node server (`--cpu-prof`) and print its hottest frames. */
   profile: boolean;
+  /** Measured phases to run (all when empty): burst, unicast, many, group, steady. */
+  phases: string[];
   /** Pin the server to CPU 0 and the load generators to CPU 1 (`taskset`), once connected. */
   pin: boolean;
 }
 
-export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
+export const PHASES = ['burst', 'unicast', 'many', 'group', 'steady'] as const;
+
+export const FULL: Omit<BenchConfig, 'only' | 'outDir' | 'phases'> = {
   quick: false,
   profile: false,
   pin: false,
@@ -46,14 +52,15 @@ export const FULL: Omit<BenchConfig, 'only' | 'outDir'> = {
   burstRepeats: 3,
   steadyRate: 10,
   steadyDurationMs: 10_000,
-  unicastRounds: 5,
+  unicastRounds: 10,
+  manyRounds: 10,
   groupRounds: 20,
   phaseTimeoutMs: 45_000,
   settleMs: 1_000,
   quietWaitMs: 10_000,
 };
 
-export const QUICK: Omit<BenchConfig, 'only' | 'outDir'> = {
+export const QUICK: Omit<BenchConfig, 'only' | 'outDir' | 'phases'> = {
   ...FULL,
   quick: true,
   clients: 1_000,
@@ -64,6 +71,7 @@ export const QUICK: Omit<BenchConfig, 'only' | 'outDir'> = {
   burstRepeats: 1,
   steadyDurationMs: 2_000,
   unicastRounds: 3,
+  manyRounds: 3,
   groupRounds: 10,
   phaseTimeoutMs: 20_000,
   settleMs: 300,
@@ -81,12 +89,13 @@ const NUMERIC: Record<string, keyof BenchConfig> = {
   '--rate': 'steadyRate',
   '--steady-ms': 'steadyDurationMs',
   '--unicast-rounds': 'unicastRounds',
+  '--many-rounds': 'manyRounds',
   '--group-rounds': 'groupRounds',
   '--timeout-ms': 'phaseTimeoutMs',
   '--quiet-wait-ms': 'quietWaitMs',
 };
 
-export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--list] [--profile] [--pin] [--out dir] [--render run.json]
+export const USAGE = `Usage: pnpm bench [--quick] [--only name,name] [--phases ${PHASES.join(',')}] [--list] [--profile] [--pin] [--out dir] [--render run.json]
   ${Object.keys(NUMERIC).join(' N, ')} N`;
 
 /** Parses argv (without node and script). Throws on unknown flags. */
@@ -98,6 +107,7 @@ export function parseArgs(
   const config: BenchConfig & { list: boolean; render?: string } = {
     ...(quick ? QUICK : FULL),
     only: [],
+    phases: [],
     outDir: defaultOutDir,
     list: false,
   };
@@ -115,7 +125,11 @@ export function parseArgs(
     else if (flag === '--profile') config.profile = true;
     else if (flag === '--pin') config.pin = true;
     else if (flag === '--only') config.only = value().split(',').filter(Boolean);
-    else if (flag === '--out') config.outDir = value();
+    else if (flag === '--phases') {
+      config.phases = value().split(',').filter(Boolean);
+      const unknown = config.phases.filter((p) => !(PHASES as readonly string[]).includes(p));
+      if (unknown.length) throw new Error(`unknown phase ${unknown.join(', ')}\n${USAGE}`);
+    } else if (flag === '--out') config.outDir = value();
     else if (flag !== undefined && flag in NUMERIC) {
       const n = Number(value());
       if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number`);

@@ -42,6 +42,8 @@ export interface ServerResult {
   burstRuns?: PhaseMetrics[];
   steady?: PhaseMetrics;
   unicast?: PhaseMetrics;
+  /** One event to every client in one call (`sendMany`), `manyRounds` times. */
+  many?: PhaseMetrics;
   group?: PhaseMetrics;
   /** Share of the machine (0..1) other processes used just before this server started. */
   backgroundCpu?: number;
@@ -201,13 +203,15 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       return m;
     };
     let gaveUp: string | undefined;
+    const runs = (phase: string) =>
+      !gaveUp && (config.phases.length === 0 || config.phases.includes(phase));
 
     // Warm-up (not measured), then bursts; a slow server gets one burst, not three.
     await measure('warmup', config.warmupEvents, timeout, '/bench/broadcast', {
       n: config.warmupEvents,
     });
     result.burstRuns = [];
-    for (let i = 0; i < config.burstRepeats && !gaveUp; i++) {
+    for (let i = 0; i < config.burstRepeats && runs('burst'); i++) {
       const m = await measure(`burst${i}`, config.burstEvents, timeout, '/bench/broadcast', {
         n: config.burstEvents,
       });
@@ -223,7 +227,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     }
 
     // Unicast to distinct clients.
-    if (!gaveUp) {
+    if (runs('unicast')) {
       result.unicast = await measure('unicast', config.unicastRounds, timeout, '/bench/unicast', {
         clients: config.clients,
         groups: config.groups,
@@ -232,8 +236,18 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       if (result.unicast) log(`  unicast: ${describe(result.unicast)}`);
     }
 
+    // One call per round listing every client.
+    if (runs('many')) {
+      result.many = await measure('many', config.manyRounds, timeout, '/bench/many', {
+        clients: config.clients,
+        groups: config.groups,
+        rounds: config.manyRounds,
+      });
+      if (result.many) log(`  many (${config.clients} clients per call): ${describe(result.many)}`);
+    }
+
     // Group fan-out.
-    if (!gaveUp) {
+    if (runs('group')) {
       result.group = await measure('group', config.groupRounds, timeout, '/bench/group', {
         groups: config.groups,
         rounds: config.groupRounds,
@@ -242,7 +256,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     }
 
     // Steady rate, last: a server that cannot keep up with it falls behind for good.
-    if (!gaveUp) {
+    if (runs('steady')) {
       const steadyEvents = Math.round((config.steadyDurationMs / 1000) * config.steadyRate);
       result.steady = await measure(
         'steady',

@@ -23,6 +23,14 @@ export interface BenchTarget {
   broadcast(payload: Payload): void;
   /** Sends `payload` to one client: id `c0`, `c1`, ..., a member of group `g0`, `g1`, .... */
   unicast(client: { readonly group: string; readonly id: string }, payload: Payload): void;
+  /**
+   * Sends `payload` as one event to each listed client, in one call where the library has one
+   * (ssehub's `sendMany`). Without it, the harness calls `unicast` for each client.
+   */
+  many?(
+    clients: readonly { readonly group: string; readonly id: string }[],
+    payload: Payload,
+  ): void;
   /** Sends `payload` to every client of the group (`g0`, `g1`, ...). */
   group(group: string, payload: Payload): void;
   /** Connected clients as the library counts them. */
@@ -88,6 +96,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * - `POST /bench/broadcast?n=&size=&tag=` — n broadcasts back to back
  * - `POST /bench/steady?rate=&duration=&size=` — broadcasts at a fixed rate; answers when done
  * - `POST /bench/unicast?clients=&groups=&rounds=&size=` — one event to each client, `rounds` times
+ * - `POST /bench/many?clients=&groups=&rounds=&size=` — one event to every client listed in one
+ *   call, `rounds` times
  * - `POST /bench/group?groups=&rounds=&size=` — one event to each group, `rounds` times
  */
 export async function control(
@@ -125,17 +135,22 @@ export async function control(
       return { startedAt, endedAt: now(), sent: count };
     }
     case '/bench/unicast': {
-      const clients = int(params, 'clients', 0);
-      const groups = int(params, 'groups', 1);
+      const refs = clientRefs(params);
       const rounds = int(params, 'rounds', 1);
-      // Client c<i> is in group g<i % groups> (see the load generator).
-      const refs = Array.from({ length: clients }, (_, i) => ({
-        group: `g${i % groups}`,
-        id: `c${i}`,
-      }));
       const startedAt = now();
       for (let r = 0; r < rounds; r++) {
         for (const client of refs) target.unicast(client, { k: tag, t: now(), p: pad(size) });
+      }
+      return { startedAt, endedAt: now() };
+    }
+    case '/bench/many': {
+      const refs = clientRefs(params);
+      const rounds = int(params, 'rounds', 1);
+      const startedAt = now();
+      for (let r = 0; r < rounds; r++) {
+        const payload = { k: tag, t: now(), p: pad(size) };
+        if (target.many) target.many(refs, payload);
+        else for (const client of refs) target.unicast(client, payload);
       }
       return { startedAt, endedAt: now() };
     }
@@ -151,6 +166,15 @@ export async function control(
     default:
       return undefined;
   }
+}
+
+/** Clients `c0`..`c<clients-1>`; client c<i> is in group g<i % groups> (see the load generator). */
+function clientRefs(params: URLSearchParams): { group: string; id: string }[] {
+  const groups = int(params, 'groups', 1);
+  return Array.from({ length: int(params, 'clients', 0) }, (_, i) => ({
+    group: `g${i % groups}`,
+    id: `c${i}`,
+  }));
 }
 
 /** Reads `group` and `id` from a stream URL's query (`/sse?group=g1&id=c7`). */

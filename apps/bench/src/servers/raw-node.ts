@@ -20,6 +20,10 @@ const target: BenchTarget = {
   unicast({ id }, payload) {
     registry.byId.get(id)?.write(encode(payload));
   },
+  many(clients, payload) {
+    const bytes = encode(payload);
+    for (const { id } of clients) registry.byId.get(id)?.write(bytes);
+  },
   group(group, payload) {
     const members = registry.byGroup.get(group);
     if (!members) return;

@@ -10,6 +10,9 @@ export function hubTarget(hub: Hub): BenchTarget {
     unicast(client, payload) {
       void hub.send(client, { data: payload });
     },
+    many(clients, payload) {
+      void hub.sendMany(clients, { data: payload });
+    },
     group(group, payload) {
       void hub.sendGroup(group, { data: payload });
     },
