@@ -6,11 +6,14 @@ import * as root from './index.js';
 describe('entries', () => {
   it('the root holds what apps use, and no internals', () => {
     expect(Object.keys(root).sort()).toEqual([
+      'EventValidationError',
       'Hub',
       'JwtError',
       'MemoryHistory',
       'SSEError',
+      'asyncApiDocument',
       'configFromEnv',
+      'defineEvents',
       'eventWithId',
       'formatMetrics',
       'newEvent',
