@@ -489,7 +489,9 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (token !== undefined && token.length > 8192) return jsonError(400, 'The token is too long.');
     if (hub.closed) return hubClosedResponse();
     if (admit !== undefined) {
-      const wait = admit();
+      // HEAD asks what a GET would get (a client's probe after its EventSource gave up): it
+      // neither takes a place nor books one.
+      const wait = request.method.toUpperCase() === 'HEAD' ? admit.peek() : admit.take();
       if (wait > 0) {
         return jsonError(503, 'The server is admitting new streams at a bounded rate.', {
           'retry-after': String(wait),
@@ -777,7 +779,7 @@ const MAX_ADMIT_WAIT_S = 120;
  * (admitted) or the seconds to wait. The refused are handed successive slots at the rate, so
  * 10 000 clients back at once are told 1, 1, ..., 2, 2, ... seconds rather than all "1".
  */
-function admission(perSecond: number): () => number {
+function admission(perSecond: number): { take(): number; peek(): number } {
   if (!(Number.isFinite(perSecond) && perSecond > 0))
     throw new RangeError(`limits.admitPerSecond must be a positive number, got ${perSecond}`);
   const burst = Math.max(1, perSecond);
@@ -785,15 +787,27 @@ function admission(perSecond: number): () => number {
   let refilledAt = Date.now();
   /** The time up to which refused clients have been given slots. */
   let bookedUntil = 0;
-  return () => {
-    const now = Date.now();
+  const refill = (now: number) => {
     tokens = Math.min(burst, tokens + ((now - refilledAt) * perSecond) / 1000);
     refilledAt = now;
-    if (tokens >= 1) {
-      tokens -= 1;
-      return 0;
-    }
-    bookedUntil = Math.max(bookedUntil, now) + 1000 / perSecond;
-    return Math.min(MAX_ADMIT_WAIT_S, Math.max(1, Math.ceil((bookedUntil - now) / 1000)));
+  };
+  const wait = (slot: number, now: number) =>
+    Math.min(MAX_ADMIT_WAIT_S, Math.max(1, Math.ceil((slot - now) / 1000)));
+  return {
+    take() {
+      const now = Date.now();
+      refill(now);
+      if (tokens >= 1) {
+        tokens -= 1;
+        return 0;
+      }
+      bookedUntil = Math.max(bookedUntil, now) + 1000 / perSecond;
+      return wait(bookedUntil, now);
+    },
+    peek() {
+      const now = Date.now();
+      refill(now);
+      return tokens >= 1 ? 0 : wait(Math.max(bookedUntil, now) + 1000 / perSecond, now);
+    },
   };
 }
