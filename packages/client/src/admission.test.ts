@@ -50,8 +50,8 @@ describe.each([
       const client = createClient(streamUrl(base, { group: 'g', id }), {
         EventSource,
         transport,
-        // Without Retry-After the client would be back within 50 ms, many times a second.
-        reconnect: { initialDelay: 50, maxDelay: 50 },
+        // Without Retry-After the client would be back every 300 ms, refused again each time.
+        reconnect: { initialDelay: 300, maxDelay: 300, jitter: 0 },
       });
       clients.push(client);
       return client;

@@ -316,8 +316,9 @@ export class SSEClient<M extends EventMap = EventMap> {
   #sourceLastId = '';
   /** The URL of the current EventSource, for the probe after it gives up. */
   #sourceUrl: string | undefined;
-  /** Bumped by every probe and by `close()`: a stale answer is dropped. */
+  /** Bumped by every probe, reconnect and `close()`: a stale answer is dropped. */
   #probeSeq = 0;
+  #probeAbort: AbortController | undefined;
   /** The current connection's `connected` event, for tabs that join. */
   #connectedEvent: SharedEvent | undefined;
 
@@ -457,7 +458,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#tokenRequest++;
-    this.#probeSeq++;
+    this.#endProbe();
     this.#detach();
     this.#setStatus('closed');
   }
@@ -563,6 +564,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#endProbe();
       this.#connectOrClose();
     }, delay);
   }
@@ -665,37 +667,58 @@ export class SSEClient<M extends EventMap = EventMap> {
     const retryAfterMs = source.retryAfterMs;
     const url = this.#sourceUrl;
     this.#detach();
-    if (gaveUp && retryAfterMs === undefined && url !== undefined && this.#reconnect) {
-      this.#probe(url);
-      return;
-    }
     this.#scheduleReconnect(this.#tokenExpired(), retryAfterMs);
+    if (gaveUp && retryAfterMs === undefined && url !== undefined && this.#timer !== undefined)
+      this.#probe(url, Date.now());
   };
 
   /**
-   * An EventSource that gave up cannot tell why (its error event carries no status). One `HEAD`
-   * of the same URL asks the server what a `GET` would get now, without opening a stream: a 503
-   * or 429 with `Retry-After` (a server admitting streams at a bounded rate) sets the delay;
-   * anything else, or no `fetch` in this runtime, leaves it to the backoff.
+   * An EventSource that gave up cannot tell why (its error event carries no status). While the
+   * backoff runs, one `HEAD` of the same URL asks the server what a `GET` would get now, without
+   * opening a stream: a 503 or 429 with `Retry-After` (a server admitting streams at a bounded
+   * rate) moves the pending reconnect to that time, counted from the failure. Any other answer,
+   * a failed probe or no `fetch` in this runtime leaves the backoff as it was.
    */
-  #probe(url: string): void {
+  #probe(url: string, failedAt: number): void {
     const fetchImpl = this.#options.fetch ?? globalThis.fetch;
-    if (typeof fetchImpl !== 'function') {
-      this.#scheduleReconnect(this.#tokenExpired());
+    if (typeof fetchImpl !== 'function') return;
+    const probe = ++this.#probeSeq;
+    const abort = new AbortController();
+    this.#probeAbort = abort;
+    let request: Promise<Response>;
+    try {
+      request = fetchImpl(url, {
+        method: 'HEAD',
+        cache: 'no-store',
+        credentials: this.#options.withCredentials ? 'include' : 'same-origin',
+        signal: abort.signal,
+      });
+    } catch {
       return;
     }
-    const probe = ++this.#probeSeq;
-    this.#setStatus('reconnecting');
-    fetchImpl(url, {
-      method: 'HEAD',
-      cache: 'no-store',
-      credentials: this.#options.withCredentials ? 'include' : 'same-origin',
-    })
+    request
       .then(retryAfterOf, () => undefined)
       .then((retryAfterMs) => {
-        if (probe !== this.#probeSeq || this.#status === 'closed') return;
-        this.#scheduleReconnect(this.#tokenExpired(), retryAfterMs);
+        if (probe !== this.#probeSeq || this.#timer === undefined) return;
+        this.#probeAbort = undefined;
+        if (retryAfterMs === undefined) return;
+        const delay = failedAt + retryAfterMs + Math.round(Math.random() * 1000) - Date.now();
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(
+          () => {
+            this.#timer = undefined;
+            this.#connectOrClose();
+          },
+          Math.max(0, delay),
+        );
       });
+  }
+
+  /** Drops a probe still in flight: the reconnect it was for has happened or was cancelled. */
+  #endProbe(): void {
+    this.#probeSeq++;
+    this.#probeAbort?.abort();
+    this.#probeAbort = undefined;
   }
 
   #setStatus(status: ClientStatus): void {
