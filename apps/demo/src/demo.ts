@@ -9,7 +9,7 @@
  * | `POST /demo/token {group, id}` | signs a stream token when `SSE_SECRET` is set (demo only!) |
  * | `POST /demo/task {group, id}` | a simulated task that sends `task_progress` 0 → 100 % to that user |
  * | `GET /demo/presence?group=` | who is online in a group |
- * | `/demo/admin/{publish, info, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
+ * | `/demo/admin/{publish, info, asyncapi.json, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
  * | `GET /`, `/app.js`, ... and `/lib/client/*` | the page, and `@ssehub/client`'s ESM build |
  *
  * The admin routes need a publisher key: `SSE_PUBLISH_KEY`, or else a random one the demo makes at
@@ -34,7 +34,7 @@ import {
 } from '@ssehub/core';
 import { sseHandler } from '@ssehub/node';
 import { backplaneFromEnv } from '@ssehub/redis';
-import type { DemoConfig, DemoEvents, Standing } from './events.js';
+import { type DemoConfig, type DemoEvents, demoEvents, type Standing } from './events.js';
 
 export interface DemoOptions {
   /** `SSE_*` variables (see core's `configFromEnv`). Default: none. */
@@ -108,8 +108,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
     hub.sendToConnection(connection, typedEvent('live', { connectionId: connection.connectionId }));
   };
 
-  const hub: Hub<DemoEvents> = new Hub<DemoEvents>({
+  const hub: Hub<DemoEvents> = new Hub({
     ...config.hub,
+    events: demoEvents,
     ...backplane?.hubOptions,
     onConnect(connection) {
       markLive(connection);
@@ -258,7 +259,8 @@ export function createDemo(options: DemoOptions = {}): Demo {
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
-    const admin = /^\/demo\/admin(\/(?:publish|info|disconnect\/[^/]+\/[^/]+))$/.exec(path);
+    const admin =
+      /^\/demo\/admin(\/(?:publish|info|asyncapi\.json|disconnect\/[^/]+\/[^/]+))$/.exec(path);
     if (admin) {
       // Into the reference route, with the publisher key the browser never sees.
       req.url = `${base}${admin[1]}${url.search}`;
