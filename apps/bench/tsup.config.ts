@@ -17,12 +17,15 @@ export default defineConfig([
       'servers/ssehub-fetch-node': 'src/servers/ssehub-fetch-node.ts',
       'servers/ssehub-fastify': 'src/servers/ssehub-fastify.ts',
       'servers/ssehub-hono': 'src/servers/ssehub-hono.ts',
+      'storm/main': 'src/storm/main.ts',
+      'storm/server': 'src/storm/server.ts',
     },
     format: ['esm'],
     platform: 'node',
     target: 'node20',
-    // CommonJS packages that `require()` Node's modules cannot be bundled into ESM: load them.
-    external: ['fastify', 'fastify-plugin', '@ssehub/fastify'],
+    // CommonJS packages that `require()` Node's modules cannot be bundled into ESM (fastify), and
+    // ioredis with its dynamic requires (the storm scenario): load them at run time.
+    external: ['fastify', 'fastify-plugin', '@ssehub/fastify', 'ioredis', '@ssehub/redis'],
     clean: false,
     splitting: false,
   },

@@ -36,6 +36,17 @@ function runtimeVersion(runtime: 'bun' | 'deno'): string {
 }
 
 async function main(): Promise<void> {
+  const scenario = process.argv.indexOf('--scenario');
+  if (scenario >= 0 && process.argv[scenario + 1] === 'storm') {
+    // The reconnect storm: its own harness (src/storm/main.ts), run as a child with the args.
+    const child = spawnSync(
+      process.execPath,
+      [path.join(distDir, 'storm/main.js'), ...process.argv.slice(2)],
+      { stdio: 'inherit' },
+    );
+    process.exitCode = child.status ?? 1;
+    return;
+  }
   let config: ReturnType<typeof parseArgs>;
   try {
     config = parseArgs(process.argv.slice(2), path.join(appDir, 'results'));

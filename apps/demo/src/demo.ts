@@ -8,7 +8,7 @@
  * | `GET /demo/config` | what the page needs to know (base, whether tokens and a publisher key are on) |
  * | `POST /demo/token {group, id}` | signs a stream token when `SSE_SECRET` is set (demo only!) |
  * | `POST /demo/task {group, id}` | a simulated task that sends `task_progress` 0 → 100 % to that user |
- * | `/demo/admin/{publish, info, presence/:group, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
+ * | `/demo/admin/{publish, info, presence/:group, asyncapi.json, disconnect/:group/:id}` | the admin routes, with the publisher key added server-side |
  * | `GET /`, `/app.js`, ... and `/lib/client/*` | the page, and `@ssehub/client`'s ESM build |
  *
  * The admin routes need a publisher key: `SSE_PUBLISH_KEY`, or else a random one the demo makes at
@@ -39,7 +39,7 @@ import {
   sseHandler,
 } from '@ssehub/node';
 import { backplaneFromEnv } from '@ssehub/redis';
-import type { DemoConfig, DemoEvents, Standing } from './events.js';
+import { type DemoConfig, type DemoEvents, demoEvents, type Standing } from './events.js';
 
 export interface DemoOptions {
   /** `SSE_*` variables (see core's `configFromEnv`). Default: none. */
@@ -118,8 +118,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
     hub.sendToConnection(connection, typedEvent('live', { connectionId: connection.connectionId }));
   };
 
-  const hub: Hub<DemoEvents> = new Hub<DemoEvents>({
+  const hub: Hub<DemoEvents> = new Hub({
     ...config.hub,
+    events: demoEvents,
     ...backplane?.hubOptions,
     // Who is online: the hub's presence, `join` and `leave` in every group unless
     // SSE_PRESENCE_EVENTS says which (cluster-wide with REDIS_URL).
@@ -265,7 +266,9 @@ export function createDemo(options: DemoOptions = {}): Demo {
     const method = req.method ?? 'GET';
 
     const admin =
-      /^\/demo\/admin(\/(?:publish|info|presence\/[^/]+|disconnect\/[^/]+\/[^/]+))$/.exec(path);
+      /^\/demo\/admin(\/(?:publish|info|presence\/[^/]+|asyncapi\.json|disconnect\/[^/]+\/[^/]+))$/.exec(
+        path,
+      );
     if (admin) {
       // Into the reference route, with the publisher key the browser never sees.
       req.url = `${base}${admin[1]}${url.search}`;

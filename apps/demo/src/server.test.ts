@@ -92,6 +92,29 @@ describe('the demo server, open (no SSE_* variables)', () => {
     expect((await fetch(`${demo.url}/demo/admin/info`)).status).toBe(200);
   });
 
+  test('the event catalog: a demo event with the wrong shape gets 400, other names pass', async () => {
+    const wrong = await post(`${demo.url}/demo/admin/publish`, {
+      event: 'task_progress',
+      data: { taskId: 't', percent: 'half', step: 's', done: false },
+    });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.json()).toMatchObject({
+      code: 400,
+      event: 'task_progress',
+      issues: [{ path: 'percent' }],
+    });
+    const missing = await post(`${demo.url}/demo/admin/publish`, {
+      event: 'notification',
+      data: { content: 'no title' },
+    });
+    expect(missing.status).toBe(400);
+    const other = await post(`${demo.url}/demo/admin/publish`, { event: 'anything', data: 42 });
+    expect(other.status).toBe(200);
+    const doc = await (await fetch(`${demo.url}/demo/admin/asyncapi.json`)).json();
+    expect(doc.asyncapi).toBe('3.0.0');
+    expect(Object.keys(doc.components.messages)).toContain('task_progress');
+  });
+
   test('a task sends task_progress from 0 to 100 % to its user', async () => {
     const stream = readStream(`${demo.url}/api/v1/sse/stream/tasks/runner`, '"percent":100');
     // The stream is open once the presence list shows it.

@@ -41,3 +41,19 @@ export function backoffDelay(
   const jitter = Math.min(1, Math.max(0, options.jitter));
   return Math.round(nominal * (1 - jitter * random()));
 }
+
+/**
+ * The wait a refusal asks for: `Retry-After` (seconds or an HTTP date) of a 503 or 429, in ms,
+ * at most an hour; `undefined` for any other answer.
+ */
+export function retryAfterOf(response: {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+}): number | undefined {
+  if (response.status !== 503 && response.status !== 429) return undefined;
+  const header = response.headers.get('retry-after')?.trim();
+  if (!header) return undefined;
+  const ms = /^\d+$/.test(header) ? Number(header) * 1000 : Date.parse(header) - Date.now();
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), 3_600_000);
+}

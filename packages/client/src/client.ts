@@ -1,4 +1,4 @@
-import { backoffDelay, type ReconnectOptions, resolveReconnect } from './backoff.js';
+import { backoffDelay, type ReconnectOptions, resolveReconnect, retryAfterOf } from './backoff.js';
 import { FetchEventSource } from './fetch-source.js';
 import {
   RecentIds,
@@ -121,6 +121,11 @@ export interface EventSourceLike {
   addEventListener(type: string, listener: (event: MessageEvent) => void): void;
   removeEventListener(type: string, listener: (event: MessageEvent) => void): void;
   close(): void;
+  /**
+   * After a refusal with `Retry-After` (503 or 429), the wait it asked for, in ms. Set by the
+   * `fetch` transport, which can read the response; an EventSource cannot.
+   */
+  readonly retryAfterMs?: number | undefined;
 }
 
 /** A constructor of {@link EventSourceLike}, such as `globalThis.EventSource`. */
@@ -309,6 +314,11 @@ export class SSEClient<M extends EventMap = EventMap> {
   readonly #remote = new Set<string>();
   /** The last event id of the current connection, to tell the events that carry their own. */
   #sourceLastId = '';
+  /** The URL of the current EventSource, for the probe after it gives up. */
+  #sourceUrl: string | undefined;
+  /** Bumped by every probe, reconnect and `close()`: a stale answer is dropped. */
+  #probeSeq = 0;
+  #probeAbort: AbortController | undefined;
   /** The current connection's `connected` event, for tabs that join. */
   #connectedEvent: SharedEvent | undefined;
 
@@ -448,6 +458,7 @@ export class SSEClient<M extends EventMap = EventMap> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#tokenRequest++;
+    this.#endProbe();
     this.#detach();
     this.#setStatus('closed');
   }
@@ -530,21 +541,30 @@ export class SSEClient<M extends EventMap = EventMap> {
   };
 
   /**
-   * Reconnects after a delay: none for the first attempt after an expired token (the usual
-   * refresh), else the backoff of the attempt. Gives up (`closed`) past `maxAttempts`.
+   * Reconnects after a delay: the server's `Retry-After` (plus up to a second of jitter) when it
+   * gave one, none for the first attempt after an expired token (the usual refresh), else the
+   * backoff of the attempt. Gives up (`closed`) past `maxAttempts`.
    */
-  #scheduleReconnect(tokenExpired: boolean): void {
+  #scheduleReconnect(tokenExpired: boolean, retryAfterMs?: number): void {
     const reconnect = this.#reconnect;
     if (!reconnect || this.#attempt >= reconnect.maxAttempts) {
       this.#setStatus('closed');
       return;
     }
-    const delay = tokenExpired && this.#attempt === 0 ? 0 : backoffDelay(reconnect, this.#attempt);
+    // A server's Retry-After is whole seconds: a random part of a second spreads the clients it
+    // gave the same answer.
+    const delay =
+      retryAfterMs !== undefined
+        ? retryAfterMs + Math.round(Math.random() * 1000)
+        : tokenExpired && this.#attempt === 0
+          ? 0
+          : backoffDelay(reconnect, this.#attempt);
     this.#attempt++;
     this.#setStatus('reconnecting');
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#endProbe();
       this.#connectOrClose();
     }, delay);
   }
@@ -605,6 +625,7 @@ export class SSEClient<M extends EventMap = EventMap> {
       this.#sourceLastId = '';
       let url = withLastEventId(this.#target, this.#lastEventId);
       if (token !== undefined) url = withQueryParam(url, 'token', token);
+      this.#sourceUrl = url;
       source = new this.#EventSource!(url, withCredentials ? { withCredentials } : undefined);
     }
     this.#source = source;
@@ -642,9 +663,63 @@ export class SSEClient<M extends EventMap = EventMap> {
       return;
     }
     if (source.readyState !== CONNECTING && source.readyState !== CLOSED) return;
+    const gaveUp = source.readyState === CLOSED;
+    const retryAfterMs = source.retryAfterMs;
+    const url = this.#sourceUrl;
     this.#detach();
-    this.#scheduleReconnect(this.#tokenExpired());
+    this.#scheduleReconnect(this.#tokenExpired(), retryAfterMs);
+    if (gaveUp && retryAfterMs === undefined && url !== undefined && this.#timer !== undefined)
+      this.#probe(url, Date.now());
   };
+
+  /**
+   * An EventSource that gave up cannot tell why (its error event carries no status). While the
+   * backoff runs, one `HEAD` of the same URL asks the server what a `GET` would get now, without
+   * opening a stream: a 503 or 429 with `Retry-After` (a server admitting streams at a bounded
+   * rate) moves the pending reconnect to that time, counted from the failure. Any other answer,
+   * a failed probe or no `fetch` in this runtime leaves the backoff as it was.
+   */
+  #probe(url: string, failedAt: number): void {
+    const fetchImpl = this.#options.fetch ?? globalThis.fetch;
+    if (typeof fetchImpl !== 'function') return;
+    const probe = ++this.#probeSeq;
+    const abort = new AbortController();
+    this.#probeAbort = abort;
+    let request: Promise<Response>;
+    try {
+      request = fetchImpl(url, {
+        method: 'HEAD',
+        cache: 'no-store',
+        credentials: this.#options.withCredentials ? 'include' : 'same-origin',
+        signal: abort.signal,
+      });
+    } catch {
+      return;
+    }
+    request
+      .then(retryAfterOf, () => undefined)
+      .then((retryAfterMs) => {
+        if (probe !== this.#probeSeq || this.#timer === undefined) return;
+        this.#probeAbort = undefined;
+        if (retryAfterMs === undefined) return;
+        const delay = failedAt + retryAfterMs + Math.round(Math.random() * 1000) - Date.now();
+        clearTimeout(this.#timer);
+        this.#timer = setTimeout(
+          () => {
+            this.#timer = undefined;
+            this.#connectOrClose();
+          },
+          Math.max(0, delay),
+        );
+      });
+  }
+
+  /** Drops a probe still in flight: the reconnect it was for has happened or was cancelled. */
+  #endProbe(): void {
+    this.#probeSeq++;
+    this.#probeAbort?.abort();
+    this.#probeAbort = undefined;
+  }
 
   #setStatus(status: ClientStatus): void {
     if (this.#status === status || this.#status === 'closed') return;

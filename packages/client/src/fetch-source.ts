@@ -12,6 +12,7 @@
  * as the previous one (up to `maxRetryDelay`), where the standard leaves the backoff to the
  * browser.
  */
+import { retryAfterOf } from './backoff.js';
 import type { EventSourceLike } from './client.js';
 import { EventStreamParser } from './parser.js';
 
@@ -47,6 +48,7 @@ export class FetchEventSource implements EventSourceLike {
   /** Retries in a row that did not reach `open`. */
   #failures = 0;
   #abort: AbortController | undefined;
+  #retryAfterMs: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Starts connecting after the current task, so that listeners can be added first. */
@@ -79,6 +81,11 @@ export class FetchEventSource implements EventSourceLike {
   /** 0 connecting, 1 open, 2 closed, as EventSource's. */
   get readyState(): number {
     return this.#readyState;
+  }
+
+  /** After a 503 or 429 with `Retry-After` ended the source: the wait it asked for, in ms. */
+  get retryAfterMs(): number | undefined {
+    return this.#retryAfterMs;
   }
 
   /** The last event id, sent as `Last-Event-ID` on the next request. */
@@ -135,6 +142,7 @@ export class FetchEventSource implements EventSourceLike {
     const essence = type.split(';')[0]!.trim().toLowerCase();
     if (response.status !== 200 || essence !== 'text/event-stream' || !response.body) {
       void response.body?.cancel().catch(() => {});
+      this.#retryAfterMs = retryAfterOf(response);
       this.#fail();
       return;
     }

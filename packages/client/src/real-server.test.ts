@@ -24,6 +24,8 @@ interface Seen {
 async function serve(responders: ((res: ServerResponse, req: IncomingMessage) => void)[]) {
   const seen: Seen[] = [];
   const server = createServer((req, res) => {
+    // The client's probe after its EventSource gave up: no refusal to report.
+    if (req.method === 'HEAD') return void res.writeHead(204).end();
     seen.push({ url: req.url ?? '', lastEventIdHeader: req.headers['last-event-id'] as string });
     const respond = responders[seen.length - 1];
     if (respond) respond(res, req);

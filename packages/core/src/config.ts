@@ -19,12 +19,14 @@ export type Env = Readonly<Record<string, string | undefined>>;
  * | `SSE_BASE` | `base` (default `/api/v1/sse`) |
  * | `SSE_CORS_ORIGINS` | `cors.origin`: `*` or a comma-separated list; `SSE_CORS_CREDENTIALS=1` |
  * | `SSE_HEARTBEAT_MS`, `SSE_RETRY_MS`, `SSE_IDLE_TIMEOUT_MS`, `SSE_SWEEP_MS` | timings |
+ * | `SSE_RETRY_JITTER`, `SSE_MAX_STREAM_MS` | `retryJitter`, `maxStreamMs` (stream lifetime) |
  * | `SSE_MAX_QUEUED_EVENTS`, `SSE_MAX_QUEUED_BYTES`, `SSE_SLOW_POLICY` | slow-client handling |
  * | `SSE_HISTORY_MAX`, `SSE_HISTORY_MAX_AGE_MS` | replay history bounds |
  * | `SSE_MAX_CONNECTIONS`, `SSE_MAX_PER_CLIENT`, `SSE_MAX_PER_IP`, `SSE_MAX_BODY` | limits |
  * | `SSE_PRESENCE_EVENTS` | `presence.events`: `*`, or comma-separated groups; `room_*` matches by prefix |
  * | `SSE_PRESENCE_GRACE_MS` | `presence.graceMs` (default 5 000) |
  * | `SSE_METRICS_GROUPS` | `metrics.groups`: per-group series for `*` or the groups listed (same syntax) |
+ * | `SSE_ADMIT_PER_SECOND` | `limits.admitPerSecond`: new streams admitted per second |
  *
  * Flags take `1`/`true` or `0`/`false`. Throws a `RangeError` naming the variable when a value
  * is malformed.
@@ -61,6 +63,8 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
   const hub: HubOptions = {
     heartbeatMs: number('SSE_HEARTBEAT_MS'),
     retryMs: number('SSE_RETRY_MS'),
+    retryJitter: number('SSE_RETRY_JITTER'),
+    maxStreamMs: number('SSE_MAX_STREAM_MS'),
     idleTimeoutMs: number('SSE_IDLE_TIMEOUT_MS'),
     sweepIntervalMs: number('SSE_SWEEP_MS'),
     maxQueuedEvents: number('SSE_MAX_QUEUED_EVENTS'),
@@ -89,6 +93,7 @@ export function configFromEnv(env: Env): { hub: HubOptions; handler: HandlerOpti
       maxConnections: number('SSE_MAX_CONNECTIONS'),
       maxConnectionsPerClient: number('SSE_MAX_PER_CLIENT'),
       maxConnectionsPerIp: number('SSE_MAX_PER_IP'),
+      admitPerSecond: number('SSE_ADMIT_PER_SECOND'),
     },
   };
   return { hub: strip(hub), handler: strip(handler) };

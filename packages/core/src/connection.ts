@@ -18,6 +18,11 @@ export type DisconnectReason =
    * reconnects with a fresh token and its Last-Event-ID.
    */
   | 'expired'
+  /**
+   * The stream reached its maximum lifetime (`HubOptions.maxStreamMs`). The stream ends after
+   * what was queued, with a jittered `retry`; the client reconnects with its Last-Event-ID.
+   */
+  | 'lifetime'
   /** The hub closed. */
   | 'shutdown'
   /** The transport failed. */

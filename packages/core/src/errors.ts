@@ -8,6 +8,10 @@ export type SSEErrorCode =
   | 'unserializable_data'
   | 'invalid_target'
   | 'hub_closed'
+  /** The event's data does not match its schema in the hub's catalog (`EventValidationError`). */
+  | 'invalid_event_data'
+  /** The event's name is not in the catalog of a hub with `refuseUnknownEvents`. */
+  | 'unknown_event'
   /**
    * A hub with a broker refused a send or disconnect because the broker is down (or committing
    * the send to it failed): nothing was delivered, on any node. Retry later; HTTP answers 503.

@@ -6,12 +6,15 @@ import * as root from './index.js';
 describe('entries', () => {
   it('the root holds what apps use, and no internals', () => {
     expect(Object.keys(root).sort()).toEqual([
+      'EventValidationError',
       'Hub',
       'JwtError',
       'MemoryHistory',
       'SSEError',
+      'asyncApiDocument',
       'collectMetrics',
       'configFromEnv',
+      'defineEvents',
       'eventWithId',
       'formatMetrics',
       'newEvent',

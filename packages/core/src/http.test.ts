@@ -461,7 +461,8 @@ describe('publish, disconnect, info, metrics', () => {
     ]);
     expect(b.sink.appEvents.map((e) => e.data)).toEqual(['group', 'all', 'list']);
     expect(c.sink.appEvents.map((e) => [e.id, e.data])).toEqual([['e-1', 'all']]);
-    expect(c.sink.retries).toEqual([3000, 100]);
+    expect(c.sink.retries[0]).toBeGreaterThanOrEqual(3000);
+    expect(c.sink.retries.slice(1)).toEqual([100]);
   });
 
   it.each([

@@ -13,14 +13,16 @@
  * | `POST {base}/publish` | `{group?, id?, ids?, event?, data, eventId?, retry?}`: unicast, list, group or broadcast |
  * | `GET {base}/metrics` | Prometheus text |
  * | `GET {base}/presence/:group` | `{code: 200, data: {group, count, clients: [{id, connections, meta}]}}` |
+ * | `GET {base}/asyncapi.json` | the hub's event catalog as an AsyncAPI 3.0 document |
  *
  * With a broker that is down (`SSEError` `broker_unavailable`), publish and disconnect answer 503
  * with `Retry-After`: nothing was delivered on any node, so the caller may retry.
  *
- * Publish, disconnect, info, metrics and presence are the admin routes. They are closed (403) until the app
+ * Publish, disconnect, info, metrics, presence and asyncapi.json are the admin routes. They are closed (403) until the app
  * says how they are protected: `publisherKey`, `authorizePublish`, or `unsafeOpenAdminRoutes`.
  */
 
+import { asyncApiDocument, EventValidationError } from './catalog.js';
 import type { Connection } from './connection.js';
 import { MAX_EVENT_ID_LENGTH } from './encoding.js';
 import { SSEError } from './errors.js';
@@ -101,7 +103,7 @@ export type AuthorizeResult =
   | { readonly allow: false; readonly status?: 401 | 403; readonly message?: string };
 
 /** The admin routes, as named to `authorizePublish`. */
-export type AdminRoute = 'publish' | 'disconnect' | 'info' | 'metrics' | 'presence';
+export type AdminRoute = 'publish' | 'disconnect' | 'info' | 'metrics' | 'presence' | 'asyncapi';
 
 /** What `authorizePublish` learns about an admin request. */
 export interface AuthorizePublishContext {
@@ -184,6 +186,13 @@ export interface HandlerOptions {
     readonly maxConnections?: number;
     readonly maxConnectionsPerClient?: number;
     readonly maxConnectionsPerIp?: number;
+    /**
+     * New streams admitted per second (a token bucket holding one second's worth), so that the
+     * clients of a restarted node come back at a pace it can serve. A stream request over the
+     * rate gets 503 with a `Retry-After` that spreads the refused: each one is given the next
+     * free second at this rate. Checked before `authorize`. Default: no limit.
+     */
+    readonly admitPerSecond?: number;
   };
   /** What group and id may look like (default 1–128 of `A-Z a-z 0-9 _ . : @ ~ -`). */
   readonly namePattern?: RegExp;
@@ -254,8 +263,20 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 /** Seconds a client is asked to wait after a `broker_unavailable` (Redis reconnects within 2 s). */
 const BROKER_RETRY_AFTER = '2';
 
-/** The answer to an `SSEError`: 503 when the hub is closed or its broker is down, else 400. */
+/**
+ * The answer to an `SSEError`: 503 when the hub is closed or its broker is down, else 400 (with
+ * the schema's `issues` when the event catalog refused the data).
+ */
 function sseErrorResponse(error: SSEError): PlainResponse {
+  if (error instanceof EventValidationError) {
+    return json(400, {
+      code: 400,
+      error: 'bad_request',
+      message: error.message,
+      event: error.event,
+      issues: error.issues,
+    });
+  }
   if (error.code === 'broker_unavailable')
     return jsonError(503, error.message, { 'retry-after': BROKER_RETRY_AFTER });
   return jsonError(error.code === 'hub_closed' ? 503 : 400, error.message);
@@ -337,6 +358,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
   const cors = options.cors;
   /** Open streams per remote address, for `maxConnectionsPerIp`; an address leaves at zero. */
   const byIp = new Map<string, number>();
+  const admit = limits.admitPerSecond === undefined ? undefined : admission(limits.admitPerSecond);
 
   const originAllowed = (origin: string, request: HubRequest): boolean => {
     if (!cors) return true;
@@ -389,7 +411,7 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (!adminConfigured) {
       return jsonError(
         403,
-        `The admin routes (publish, disconnect, info, metrics, presence) are closed: the server sets no ` +
+        `The admin routes (publish, disconnect, info, metrics, presence, asyncapi.json) are closed: the server sets no ` +
           `publisherKey (SSE_PUBLISH_KEY), no authorizePublish hook and not ` +
           `unsafeOpenAdminRoutes (SSE_UNSAFE_OPEN_ADMIN=1, local development only).`,
       );
@@ -471,6 +493,17 @@ export function createHandler<M extends EventMap = AnyEvents>(
     }
     const token = url.searchParams.get('token') ?? bearer(request) ?? cookie(request, tokenCookie);
     if (token !== undefined && token.length > 8192) return jsonError(400, 'The token is too long.');
+    if (hub.closed) return hubClosedResponse();
+    if (admit !== undefined) {
+      // HEAD asks what a GET would get (a client's probe after its EventSource gave up): it
+      // neither takes a place nor books one.
+      const wait = request.method.toUpperCase() === 'HEAD' ? admit.peek() : admit.take();
+      if (wait > 0) {
+        return jsonError(503, 'The server is admitting new streams at a bounded rate.', {
+          'retry-after': String(wait),
+        });
+      }
+    }
     const decision = await authorize({ group, id, token, request });
     let meta: Record<string, unknown> | undefined;
     let expiresAt: number | undefined;
@@ -727,6 +760,15 @@ export function createHandler<M extends EventMap = AnyEvents>(
           }
           return json(200, { code: 200, data: presence });
         }
+        case 'asyncapi.json': {
+          if (rest.length !== 0) break;
+          const early = route('GET') ?? (await adminDenied(request, 'asyncapi'));
+          if (early) return early;
+          const catalog = hub.catalog;
+          if (catalog === undefined)
+            return jsonError(404, 'The hub has no event catalog (HubOptions.events).');
+          return json(200, asyncApiDocument(catalog, { base }));
+        }
         case 'publish': {
           if (rest.length !== 0) break;
           const early = route('POST') ?? (await adminDenied(request, 'publish'));
@@ -754,5 +796,46 @@ export function createHandler<M extends EventMap = AnyEvents>(
     const origin = request.headers.get('origin');
     if (!origin || !originAllowed(origin, request)) return response;
     return { ...response, headers: { ...corsHeaders(origin), ...response.headers } };
+  };
+}
+
+/** Seconds a refused stream is told to wait at most (`Retry-After`). */
+const MAX_ADMIT_WAIT_S = 120;
+
+/**
+ * The admission gate of `limits.admitPerSecond`: a token bucket of one second's worth. Answers 0
+ * (admitted) or the seconds to wait. The refused are handed successive slots at the rate, so
+ * 10 000 clients back at once are told 1, 1, ..., 2, 2, ... seconds rather than all "1".
+ */
+function admission(perSecond: number): { take(): number; peek(): number } {
+  if (!(Number.isFinite(perSecond) && perSecond > 0))
+    throw new RangeError(`limits.admitPerSecond must be a positive number, got ${perSecond}`);
+  const burst = Math.max(1, perSecond);
+  let tokens = burst;
+  let refilledAt = Date.now();
+  /** The time up to which refused clients have been given slots. */
+  let bookedUntil = 0;
+  const refill = (now: number) => {
+    tokens = Math.min(burst, tokens + ((now - refilledAt) * perSecond) / 1000);
+    refilledAt = now;
+  };
+  const wait = (slot: number, now: number) =>
+    Math.min(MAX_ADMIT_WAIT_S, Math.max(1, Math.ceil((slot - now) / 1000)));
+  return {
+    take() {
+      const now = Date.now();
+      refill(now);
+      if (tokens >= 1) {
+        tokens -= 1;
+        return 0;
+      }
+      bookedUntil = Math.max(bookedUntil, now) + 1000 / perSecond;
+      return wait(bookedUntil, now);
+    },
+    peek() {
+      const now = Date.now();
+      refill(now);
+      return tokens >= 1 ? 0 : wait(Math.max(bookedUntil, now) + 1000 / perSecond, now);
+    },
   };
 }

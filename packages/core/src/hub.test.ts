@@ -25,7 +25,7 @@ function open(hub: Hub, group: string, id: string, lastEventId?: string) {
 
 describe('connection opening', () => {
   it('writes retry and a connected event at once, in one chunk', async () => {
-    const hub = makeHub({ retryMs: 1500 });
+    const hub = makeHub({ retryMs: 1500, retryJitter: 0 });
     const { sink, connection } = open(hub, 'users', 'alice');
     await tick();
     expect(sink.chunks).toHaveLength(1);
@@ -39,6 +39,22 @@ describe('connection opening', () => {
       group: 'users',
       connectionId: connection.info.connectionId,
     });
+  });
+});
+
+describe('retry jitter', () => {
+  it("spreads each connection's retry between retryMs and retryMs × (1 + retryJitter)", async () => {
+    const hub = makeHub({ retryMs: 1000 });
+    const retries: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const { sink } = open(hub, 'g', `c${i}`);
+      await tick();
+      retries.push(...sink.retries);
+    }
+    expect(Math.min(...retries)).toBeGreaterThanOrEqual(1000);
+    expect(Math.max(...retries)).toBeLessThanOrEqual(1500);
+    // 200 draws over 500 ms of spread: far more than a handful of distinct values.
+    expect(new Set(retries).size).toBeGreaterThan(100);
   });
 });
 

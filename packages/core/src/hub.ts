@@ -1,5 +1,11 @@
 import type { Broker, BrokerInfo, BrokerMessage } from './broker.js';
 import {
+  type CatalogCheck,
+  checkEvent,
+  type EventCatalog,
+  type StandardSchemaV1,
+} from './catalog.js';
+import {
   type Connection,
   type ConnectionInfo,
   type ConnectionOwner,
@@ -52,8 +58,33 @@ import {
   targets,
 } from './target.js';
 
+/** The catalog option of a hub whose event map is `M`: one Standard Schema per event name. */
+export type EventCatalogOf<M extends EventMap> = {
+  readonly [K in keyof M]: StandardSchemaV1<M[K], unknown>;
+};
+
 /** Options of a hub. Every one has a default; `new Hub()` is ready to use. */
-export interface HubOptions {
+export interface HubOptions<M extends EventMap = AnyEvents> {
+  /**
+   * The event catalog: a Standard Schema (zod, valibot, arktype...) per event name, `message` for
+   * unnamed events. The hub's event map is inferred from it, and every send (`send`, `sendGroup`,
+   * `broadcast`, `sendMany`, `sendWhere`, `sendFilter`, `sendToConnection`, `POST /publish`) is
+   * validated first: data that does not match is refused (`EventValidationError`, HTTP 400) and
+   * sent nowhere; the schema's output is what is sent. See `defineEvents`.
+   */
+  events?: EventCatalogOf<M>;
+  /**
+   * Refuse sends whose event name is not in `events` (`SSEError` `unknown_event`, HTTP 400), so
+   * the catalog is the whole contract (default false: unknown names pass unchecked).
+   */
+  refuseUnknownEvents?: boolean;
+  /**
+   * Longest life of a stream, in ms (default: none). The stream then ends after what was queued
+   * (disconnect reason `lifetime`) with a jittered `retry:`, and the client reconnects and
+   * replays from its Last-Event-ID. For platforms that cap request duration, and to rebalance
+   * clients across nodes. Each stream's end is spread over the last tenth of the lifetime.
+   */
+  maxStreamMs?: number;
   /**
    * Longest silence on a stream: a comment is written to a connection that has been quiet for
    * three quarters of this (default 30 000 ms). Keep it below every idle timeout on the
@@ -64,8 +95,14 @@ export interface HubOptions {
   idleTimeoutMs?: number;
   /** How often the stall sweep runs (default 5 000 ms). */
   sweepIntervalMs?: number;
-  /** The `retry:` sent to each new connection, in ms (default 3 000). */
+  /** The `retry:` sent to each new connection, in ms (default 3 000); see `retryJitter`. */
   retryMs?: number;
+  /**
+   * Spread of the `retry:` each connection gets, so that clients dropped at once (a node
+   * restart) do not return at once: uniform between `retryMs` and `retryMs × (1 + retryJitter)`
+   * (default 0.5; 0 sends exactly `retryMs`).
+   */
+  retryJitter?: number;
   /** Events a connection may have queued while its transport is busy (default 100). */
   maxQueuedEvents?: number;
   /** Bytes a connection may have queued while its transport is busy (default 1 MiB). */
@@ -139,6 +176,10 @@ export interface HubCounters {
   stalledDisconnects: number;
   /** Connections ended because their token expired (`ConnectOptions.expiresAt`). */
   expiredDisconnects: number;
+  /** Connections ended at their maximum lifetime (`HubOptions.maxStreamMs`). */
+  lifetimeDisconnects: number;
+  /** Sends refused by the event catalog (data not matching its schema, unknown name). */
+  eventsRejected: number;
   eventsReplayed: number;
   /** `reset` events sent: Last-Event-ID not in the history. */
   resets: number;
@@ -194,8 +235,13 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #heartbeatMs: number;
   readonly #idleTimeoutMs: number;
   readonly #sweepIntervalMs: number;
-  /** The `retry:` field as text (ASCII), queued like unicast text (see `Queued`). */
-  readonly #retry: string;
+  readonly #retryMs: number;
+  readonly #retryJitter: number;
+  readonly #maxStreamMs: number | undefined;
+  readonly #catalog: CatalogCheck | undefined;
+  /** Keeps sends in order while an asynchronous schema validates one. */
+  #checkTail: Promise<unknown> = Promise.resolve();
+  #pendingChecks = 0;
   readonly #options: HubOptions;
   readonly #filters: Readonly<Record<string, ClientFilter>>;
   readonly #prefix = `${(hubCounter++).toString(36)}.`;
@@ -226,6 +272,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     slow: 0,
     stalled: 0,
     expired: 0,
+    lifetime: 0,
     shutdown: 0,
     error: 0,
   };
@@ -243,6 +290,8 @@ export class Hub<M extends EventMap = AnyEvents> {
     slowDisconnects: 0,
     stalledDisconnects: 0,
     expiredDisconnects: 0,
+    lifetimeDisconnects: 0,
+    eventsRejected: 0,
     eventsReplayed: 0,
     resets: 0,
     heartbeats: 0,
@@ -250,15 +299,31 @@ export class Hub<M extends EventMap = AnyEvents> {
     connectionsClosed: 0,
   };
 
-  constructor(options: HubOptions = {}) {
-    this.#options = options;
+  constructor(options: HubOptions<M> = {}) {
+    this.#options = options as HubOptions;
     this.#filters = options.filters ?? {};
     this.#heartbeatMs = positive(options.heartbeatMs ?? 30_000, 'heartbeatMs');
     this.#idleTimeoutMs = positive(options.idleTimeoutMs ?? 90_000, 'idleTimeoutMs');
     this.#sweepIntervalMs = positive(options.sweepIntervalMs ?? 5_000, 'sweepIntervalMs');
-    const retryMs = options.retryMs ?? 3_000;
-    assertRetry(retryMs);
-    this.#retry = `retry: ${retryMs}\n\n`;
+    this.#retryMs = options.retryMs ?? 3_000;
+    assertRetry(this.#retryMs);
+    this.#retryJitter = options.retryJitter ?? 0.5;
+    if (!(Number.isFinite(this.#retryJitter) && this.#retryJitter >= 0))
+      throw new RangeError(`retryJitter must be a number >= 0, got ${options.retryJitter}`);
+    this.#maxStreamMs =
+      options.maxStreamMs === undefined ? undefined : positive(options.maxStreamMs, 'maxStreamMs');
+    if (options.events !== undefined) {
+      const events = options.events as EventCatalog;
+      for (const [name, schema] of Object.entries(events)) {
+        if (typeof schema?.['~standard']?.validate !== 'function')
+          throw new TypeError(
+            `events.${name} is not a Standard Schema (it has no ~standard.validate).`,
+          );
+      }
+      this.#catalog = { events, refuseUnknown: options.refuseUnknownEvents === true };
+    } else if (options.refuseUnknownEvents) {
+      throw new TypeError('refuseUnknownEvents needs an event catalog (events).');
+    }
     const history = options.history;
     this.#history =
       history === false
@@ -352,7 +417,7 @@ export class Hub<M extends EventMap = AnyEvents> {
 
     this.#owner.stamp = connection.openedAt;
     // Text, like unicast: the connection's first write is one buffer with no UTF-8 copy first.
-    connection.push(this.#retry);
+    connection.push(this.#jitteredRetry());
     const connected = formatEvent({
       event: 'connected',
       data: { ...options.connectedData, id, group, connectionId: connection.connectionId },
@@ -360,6 +425,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     connection.push(NON_ASCII.test(connected) ? utf8(connected) : connected);
     if (options.lastEventId !== undefined) this.#replay(connection, options.lastEventId);
     if (expiresAt !== undefined) this.#expireAt(connection, expiresAt);
+    if (this.#maxStreamMs !== undefined) this.#endAtLifetime(connection, this.#maxStreamMs);
     this.#presenceOpened(group, id, connections);
     this.#hook('onConnect', () => this.#options.onConnect?.(connection.info));
     return connection;
@@ -523,10 +589,39 @@ export class Hub<M extends EventMap = AnyEvents> {
     connection.onClose(() => clearTimeout(timer));
   }
 
+  /** The `retry:` line for one connection: spread by `retryJitter` (see `HubOptions`). */
+  #jitteredRetry(): string {
+    // Text (ASCII), queued like unicast text (see `Queued`).
+    return `retry: ${Math.round(this.#retryMs * (1 + this.#retryJitter * Math.random()))}\n\n`;
+  }
+
+  /**
+   * Ends `connection` (reason `lifetime`) between 0.9 and 1 × `maxStreamMs` after it opened, so
+   * streams opened together do not all end together. A fresh jittered `retry:` goes out last.
+   */
+  #endAtLifetime(connection: ConnectionState, maxStreamMs: number): void {
+    const timer = unref(
+      setTimeout(
+        () => {
+          if (connection.isClosed) return;
+          connection.push(this.#jitteredRetry());
+          this.#release(connection, 'lifetime');
+        },
+        Math.min(maxStreamMs * (1 - 0.1 * Math.random()), MAX_TIMEOUT_MS),
+      ),
+    );
+    connection.onClose(() => clearTimeout(timer));
+  }
+
   #release(connection: ConnectionState, reason: DisconnectReason, error?: unknown): void {
     if (connection.isClosed) return;
     // The server ends the stream: what was accepted for it still goes out first.
-    if (reason === 'kicked' || reason === 'shutdown' || reason === 'expired')
+    if (
+      reason === 'kicked' ||
+      reason === 'shutdown' ||
+      reason === 'expired' ||
+      reason === 'lifetime'
+    )
       connection.flush(true);
     connection.isClosed = true;
     connection.queue = [];
@@ -554,6 +649,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     if (reason === 'slow') counters.slowDisconnects++;
     else if (reason === 'stalled') counters.stalledDisconnects++;
     else if (reason === 'expired') counters.expiredDisconnects++;
+    else if (reason === 'lifetime') counters.lifetimeDisconnects++;
     if (this.#connections.size === 0) this.#stopTimers();
     if (reason !== 'client-closed' && reason !== 'error') {
       try {
@@ -683,7 +779,7 @@ export class Hub<M extends EventMap = AnyEvents> {
       data,
       id,
       retry,
-    } = event as {
+    } = this.#checkNow(event) as {
       event?: string;
       data: unknown;
       id?: string;
@@ -697,7 +793,60 @@ export class Hub<M extends EventMap = AnyEvents> {
     return true;
   }
 
+  /** `sendToConnection`'s check: synchronous, so an asynchronous schema is refused there. */
+  #checkNow(event: HubEvent<M>): HubEvent<M> {
+    if (this.#catalog === undefined) return event;
+    let checked: HubEvent<M> | Promise<HubEvent<M>>;
+    try {
+      checked = checkEvent(this.#catalog, event);
+    } catch (error) {
+      this.#counters.eventsRejected++;
+      throw error;
+    }
+    if (checked instanceof Promise) {
+      checked.catch(() => {});
+      throw new TypeError(
+        'hub.sendToConnection() validates synchronously: this event has an asynchronous schema; use a send that returns a promise.',
+      );
+    }
+    return checked;
+  }
+
   #publish(target: Target, event: HubEvent<M>): Promise<number> {
+    if (this.#closed) return Promise.reject(new SSEError('hub_closed', 'The hub is closed.'));
+    const catalog = this.#catalog;
+    if (catalog === undefined) return this.#publishChecked(target, event);
+    let checked: HubEvent<M> | Promise<HubEvent<M>>;
+    try {
+      checked = checkEvent(catalog, event);
+    } catch (error) {
+      this.#counters.eventsRejected++;
+      return Promise.reject(error);
+    }
+    if (!(checked instanceof Promise) && this.#pendingChecks === 0)
+      return this.#publishChecked(target, checked);
+    // Handled below, once earlier checks are done; this keeps an early rejection from being reported.
+    if (checked instanceof Promise) checked.catch(() => {});
+    // An asynchronous schema: later sends wait for it, so events keep the order of the sends.
+    this.#pendingChecks++;
+    const started = this.#checkTail
+      .then(() => checked)
+      .then(
+        (valid) => {
+          this.#pendingChecks--;
+          return { delivered: this.#publishChecked(target, valid) };
+        },
+        (error: unknown) => {
+          this.#pendingChecks--;
+          this.#counters.eventsRejected++;
+          throw error;
+        },
+      );
+    this.#checkTail = started.catch(() => {});
+    return started.then((outcome) => outcome.delivered);
+  }
+
+  #publishChecked(target: Target, event: HubEvent<M>): Promise<number> {
     if (this.#closed) return Promise.reject(new SSEError('hub_closed', 'The hub is closed.'));
     let partial: Omit<HistoryRecord, 'id'>;
     try {
@@ -1026,6 +1175,11 @@ export class Hub<M extends EventMap = AnyEvents> {
     return this.#groups.get(client.group)?.get(client.id)?.length ?? 0;
   }
 
+  /** The event catalog (`HubOptions.events`), when the hub has one. */
+  get catalog(): EventCatalog | undefined {
+    return this.#catalog?.events;
+  }
+
   /** Open connections. */
   get connectionCount(): number {
     return this.#connections.size;
@@ -1045,6 +1199,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#closed = true;
     for (const connection of [...this.#connections]) this.#release(connection, 'shutdown');
     this.#stopTimers();
+    await this.#checkTail;
     for (const leaving of this.#leaving.values())
       for (const { timer } of leaving.values()) clearTimeout(timer);
     this.#leaving.clear();

@@ -11,6 +11,18 @@ export type {
   BrokerNode,
   BrokerStatus,
 } from './broker.js';
+export {
+  type AsyncApiOptions,
+  asyncApiDocument,
+  defineEvents,
+  type EventCatalog,
+  type EventIssue,
+  EventValidationError,
+  type InferEventInputs,
+  type InferEvents,
+  type JsonSchemaConverter,
+  type StandardSchemaV1,
+} from './catalog.js';
 export { configFromEnv, type Env } from './config.js';
 export type { ConnectionInfo, DisconnectReason, SlowClientPolicy } from './connection.js';
 export { SSEError, type SSEErrorCode } from './errors.js';
@@ -43,6 +55,7 @@ export type {
   HandlerOptions,
 } from './http.js';
 export {
+  type EventCatalogOf,
   Hub,
   type HubCounters,
   type HubHistograms,

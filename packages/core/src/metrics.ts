@@ -137,13 +137,19 @@ export function collectMetrics(info: HubInfo, options: MetricsOptions = {}): Met
     c.eventsReplayed,
   );
   metric('resets_total', 'counter', 'Reset events: Last-Event-ID no longer in history.', c.resets);
+  metric(
+    'events_rejected_total',
+    'counter',
+    'Sends refused by the event catalog (invalid data or an unknown name).',
+    c.eventsRejected,
+  );
   metric('heartbeats_total', 'counter', 'Heartbeat comments written.', c.heartbeats);
   metric('connections_opened_total', 'counter', 'Streams opened.', c.connectionsOpened);
   metric('connections_closed_total', 'counter', 'Streams closed.', c.connectionsClosed);
   if (info.disconnects !== undefined) {
     families.push({
       name: `${prefix}_disconnects_total`,
-      help: 'Streams ended, by reason (client-closed, kicked, slow, stalled, expired, shutdown, error).',
+      help: 'Streams ended, by reason (client-closed, kicked, slow, stalled, expired, lifetime, shutdown, error).',
       type: 'counter',
       samples: Object.entries(info.disconnects).map(([reason, value]) => ({
         name: `${prefix}_disconnects_total`,

@@ -31,7 +31,7 @@ const big = 'x'.repeat(64 * 1024);
 
 describe('sseHandler on node:http', () => {
   test('streams the connected event and sends, with SSE headers', async () => {
-    const { hub, url } = await start({ retryMs: 1234 });
+    const { hub, url } = await start({ retryMs: 1234, retryJitter: 0 });
     const stream = await openStream(`${url}/stream/g/a`);
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
