@@ -22,6 +22,14 @@ try {
 }
 // The launcher's own setting, not the Worker's.
 delete vars.SSE_WORKERS_PERSIST;
+if (vars.SSE_TRUST_CF_CONNECTING_IP === '1') {
+  // Locally there is no edge: miniflare fills CF-Connecting-IP from the socket only when a request
+  // has none, so a client (on 127.0.0.1, where workerd listens) can choose its address.
+  console.warn(
+    'SSE_TRUST_CF_CONNECTING_IP=1: locally, a CF-Connecting-IP sent by the client is trusted as is ' +
+      '(miniflare sets it from the socket, 127.0.0.1, only when a request has none).',
+  );
+}
 const worker = await startWorker({ port: Number(process.env.PORT ?? 3000), vars, persistTo });
 console.log(`listening on ${worker.origin}`);
 

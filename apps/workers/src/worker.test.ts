@@ -150,14 +150,20 @@ describe('client addresses', () => {
     const from = (ip: string) => ({ 'cf-connecting-ip': ip });
     const first = await hub.stream('/stream/ip/a', from('192.0.2.1'));
     const other = await hub.stream('/stream/ip/c', from('192.0.2.2'));
+    let local: RawStream | undefined;
     try {
       await first.next(isConnected, 'connected');
       await other.next(isConnected, 'connected (another address)');
       const refused = await hub.stream('/stream/ip/b', from('192.0.2.1'));
       expect(refused.status).toBe(429);
+      // Without the header, miniflare sets CF-Connecting-IP from the socket: 127.0.0.1 here.
+      local = await hub.stream('/stream/ip/d');
+      await local.next(isConnected, 'connected (from 127.0.0.1)');
+      expect((await hub.stream('/stream/ip/e', from('127.0.0.1'))).status).toBe(429);
     } finally {
       first.close();
       other.close();
+      local?.close();
       await worker.dispose();
     }
   });

@@ -40,15 +40,15 @@ export interface Env {
 export class HubObject extends DurableObject<Env> {
   #hub: Hub | undefined;
   #handle: FetchHandler | undefined;
-  #trustCfConnectingIp = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     // No request reaches the object before its history is read back from storage.
     void ctx.blockConcurrencyWhile(async () => {
       let config: ReturnType<typeof settings>['config'];
+      let trustCfConnectingIp: boolean;
       try {
-        ({ config, trustCfConnectingIp: this.#trustCfConnectingIp } = settings(env));
+        ({ config, trustCfConnectingIp } = settings(env));
       } catch (error) {
         // A configuration error: every request gets a 500 and the log says why.
         console.error(error);
@@ -61,19 +61,22 @@ export class HubObject extends DurableObject<Env> {
         typeof bounds === 'object' && !('append' in bounds) ? bounds : {},
       );
       this.#hub = new Hub({ ...config.hub, history });
-      this.#handle = sseHandler(this.#hub, config.handler);
+      // A Worker is handed no socket address: with SSE_TRUST_CF_CONNECTING_IP=1 the fetch adapter
+      // reads the client's address from CF-Connecting-IP (set by Cloudflare's edge); without it,
+      // settings() has already refused SSE_MAX_PER_IP.
+      this.#handle = sseHandler(this.#hub, {
+        ...config.handler,
+        ...(trustCfConnectingIp ? { trustProxyHeader: 'cf-connecting-ip' } : {}),
+      });
     });
   }
 
   override async fetch(request: Request): Promise<Response> {
-    const remoteAddress = this.#trustCfConnectingIp
-      ? (request.headers.get('cf-connecting-ip') ?? undefined)
-      : undefined;
     if (this.#handle === undefined) {
       const { status, headers, body } = serverErrorResponse();
       return new Response(body, { status, headers });
     }
-    const response = await this.#handle(request, { remoteAddress });
+    const response = await this.#handle(request);
     // A body the hub answered without reading (403, 415, 404...): read it to the end first. On
     // workerd, a request whose body is left unread ends its client's keep-alive connection with
     // a reset, which the client's next request on that connection gets instead of an answer.
