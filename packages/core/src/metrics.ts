@@ -1,4 +1,5 @@
 import type { HubInfo } from './hub.js';
+import { groupMatcher } from './presence.js';
 
 /** One sample of a family: its full name (`_bucket`, `_sum`, `_count` for histograms), labels, value. */
 export interface MetricSample {
@@ -218,13 +219,7 @@ export function collectMetrics(info: HubInfo, options: MetricsOptions = {}): Met
 function groupTest(groups: MetricsOptions['groups']): ((group: string) => boolean) | undefined {
   if (groups === undefined || groups === false) return undefined;
   if (groups === true) return () => true;
-  if (typeof groups === 'function') return groups;
-  if (groups instanceof RegExp) {
-    const pattern = new RegExp(groups.source, groups.flags.replace(/[gy]/g, ''));
-    return (group) => pattern.test(group);
-  }
-  const names = new Set(groups);
-  return (group) => names.has(group);
+  return groupMatcher(groups);
 }
 
 /**

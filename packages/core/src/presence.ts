@@ -82,7 +82,14 @@ export interface PresenceStore {
 
 /** Whether `group` gets `join` and `leave` events under `groups`. */
 export function presenceEventsFor(groups: PresenceGroups | undefined): (group: string) => boolean {
-  if (groups === undefined) return () => false;
+  return groups === undefined ? () => false : groupMatcher(groups);
+}
+
+/**
+ * A test for group names given as a list, a pattern or a test (presence events, per-group
+ * metrics).
+ */
+export function groupMatcher(groups: PresenceGroups): (group: string) => boolean {
   if (typeof groups === 'function') return groups;
   if (groups instanceof RegExp) {
     // A global or sticky pattern remembers lastIndex between tests: test a copy without those.

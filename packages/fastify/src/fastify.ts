@@ -23,7 +23,11 @@
 import type { ServerResponse } from 'node:http';
 import type { AnyEvents, EventMap, HandlerOptions, Hub } from '@ssehub/core';
 import { createHandler, type HubRequest } from '@ssehub/core/adapter';
-import { openNodeStream, readBody as readNodeBody } from '@ssehub/node';
+import {
+  openNodeStream,
+  readBody as readNodeBody,
+  toHubRequest as toNodeHubRequest,
+} from '@ssehub/node';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -140,17 +144,9 @@ export function toHubRequest(
   request: FastifyRequest,
   state: { abandoned: boolean } = { abandoned: false },
 ): HubRequest {
-  const raw = request.raw;
+  // The node adapter's request, with Fastify's view of the address (`trustProxy`) and its body.
   return {
-    method: raw.method ?? 'GET',
-    url: raw.url ?? '/',
-    headers: {
-      get(name) {
-        const value = raw.headers[name.toLowerCase()];
-        return Array.isArray(value) ? value.join(', ') : value;
-      },
-    },
-    httpVersion: raw.httpVersion,
+    ...toNodeHubRequest(request.raw, state),
     remoteAddress: request.ip,
     readBody: (limit) => readBody(request, limit, state),
   };
