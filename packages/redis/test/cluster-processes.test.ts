@@ -4,9 +4,8 @@
  */
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { compareStreamIds } from '../src/wire.js';
-import { bundle } from './bundle.js';
-import { sleep, uniquePrefix, until } from './helpers.js';
-import { type HubProcess, publish, startHubProcess, stopHubProcesses } from './processes.js';
+import { sleep, until } from './helpers.js';
+import { type HubProcess, publish, startHubProcesses, stopHubProcesses } from './processes.js';
 import { FetchClient } from './sse-client.js';
 
 const url = inject('redisUrl');
@@ -14,18 +13,7 @@ const processes: HubProcess[] = [];
 const base = (n: number) => processes[n]!.base;
 
 beforeAll(async () => {
-  const script = await bundle('test/fixtures/node-server.ts');
-  const prefix = uniquePrefix('processes');
-  for (const n of [0, 1, 2]) {
-    processes.push(
-      await startHubProcess(script, {
-        REDIS_URL: url,
-        SSEHUB_PREFIX: prefix,
-        NODE_ID: `node${n}`,
-        REPORT_MS: '200',
-      }),
-    );
-  }
+  processes.push(...(await startHubProcesses(3, 'processes', url, { REPORT_MS: '200' })));
 }, 60_000);
 
 afterAll(() => stopHubProcesses(processes));

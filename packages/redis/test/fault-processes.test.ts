@@ -6,9 +6,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compareStreamIds } from '../src/wire.js';
-import { bundle } from './bundle.js';
-import { sleep, uniquePrefix, until } from './helpers.js';
-import { admin, type HubProcess, post, startHubProcess, stopHubProcesses } from './processes.js';
+import { sleep, until } from './helpers.js';
+import { admin, type HubProcess, post, startHubProcesses, stopHubProcesses } from './processes.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 import { FetchClient } from './sse-client.js';
 
@@ -18,18 +17,7 @@ const processes: HubProcess[] = [];
 beforeAll(async () => {
   // A redis-server of our own: the shared one is never killed.
   redis = await startRedisServer();
-  const script = await bundle('test/fixtures/node-server.ts');
-  const prefix = uniquePrefix('fault-processes');
-  for (const n of [0, 1, 2]) {
-    processes.push(
-      await startHubProcess(script, {
-        REDIS_URL: redis.url,
-        SSEHUB_PREFIX: prefix,
-        NODE_ID: `node${n}`,
-        QUIET: '1',
-      }),
-    );
-  }
+  processes.push(...(await startHubProcesses(3, 'fault-processes', redis.url, { QUIET: '1' })));
 }, 60_000);
 
 afterAll(async () => {

@@ -4,9 +4,8 @@
  * grace period, and the clients of a node killed with SIGKILL leave within 15 s.
  */
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { bundle } from './bundle.js';
-import { sleep, uniquePrefix, until } from './helpers.js';
-import { adminHeaders, type HubProcess, startHubProcess, stopHubProcesses } from './processes.js';
+import { sleep, until } from './helpers.js';
+import { adminHeaders, type HubProcess, startHubProcesses, stopHubProcesses } from './processes.js';
 import { FetchClient } from './sse-client.js';
 
 const url = inject('redisUrl');
@@ -15,19 +14,12 @@ const base = (n: number) => processes[n]!.base;
 const GRACE_MS = 1_000;
 
 beforeAll(async () => {
-  const script = await bundle('test/fixtures/node-server.ts');
-  const prefix = uniquePrefix('presence');
-  for (const n of [0, 1, 2]) {
-    processes.push(
-      await startHubProcess(script, {
-        REDIS_URL: url,
-        SSEHUB_PREFIX: prefix,
-        NODE_ID: `node${n}`,
-        PRESENCE_EVENTS: 'room',
-        PRESENCE_GRACE_MS: String(GRACE_MS),
-      }),
-    );
-  }
+  processes.push(
+    ...(await startHubProcesses(3, 'presence', url, {
+      PRESENCE_EVENTS: 'room',
+      PRESENCE_GRACE_MS: String(GRACE_MS),
+    })),
+  );
 }, 60_000);
 
 afterAll(() => stopHubProcesses(processes));

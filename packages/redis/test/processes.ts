@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { bundle } from './bundle.js';
+import { uniquePrefix } from './helpers.js';
 
 /** A hub process started from the bundled fixture. */
 export interface HubProcess {
@@ -26,6 +28,32 @@ export function startHubProcess(script: string, env: Record<string, string>): Pr
     });
     child.on('exit', (code) => reject(new Error(`hub process exited with ${code}`)));
   });
+}
+
+/**
+ * Starts `count` hub processes of the bundled test fixture on one Redis and one fresh key prefix
+ * (named after `name`), as `node0`, `node1`, ...; `env` adds to every one.
+ */
+export async function startHubProcesses(
+  count: number,
+  name: string,
+  redisUrl: string,
+  env: Record<string, string> = {},
+): Promise<HubProcess[]> {
+  const script = await bundle('test/fixtures/node-server.ts');
+  const prefix = uniquePrefix(name);
+  const processes: HubProcess[] = [];
+  for (let n = 0; n < count; n++) {
+    processes.push(
+      await startHubProcess(script, {
+        REDIS_URL: redisUrl,
+        SSEHUB_PREFIX: prefix,
+        NODE_ID: `node${n}`,
+        ...env,
+      }),
+    );
+  }
+  return processes;
 }
 
 /** Ends the processes that are still running, and waits for them. */
