@@ -142,7 +142,7 @@ describe('delivery across nodes', () => {
 });
 
 describe('pipelined sends', () => {
-  it('sends the appends of one tick in one round trip, delivered in send order exactly once', async () => {
+  it('stores the sends of one tick in one round trip (one script run per 500), delivered in send order exactly once', async () => {
     const prefix = uniquePrefix('pipeline');
     const { own } = spyClient();
     let pipelines = 0;
@@ -154,23 +154,35 @@ describe('pipelined sends', () => {
     const a = await startNode(url, prefix, { nodeId: 'a', redis: own } as never);
     const b = await startNode(url, prefix, { nodeId: 'b' });
     nodes.push(a, b);
+    const messages: string[] = [];
+    const watcher = new Redis(url);
+    await watcher.subscribe(`${prefix}:events`);
+    watcher.on('message', (_channel: string, raw: string) => messages.push(raw));
     const there = b.connect('users', 'bob');
     const here = a.connect('users', 'ann');
     // The first send loads the script (NOSCRIPT, then EVAL) on a fresh Redis.
     await a.hub.send({ group: 'users', id: 'nobody' }, { data: 'warm-up' });
+    await until(() => messages.length === 1, 'the warm-up message');
+    const count = 1_200;
     const sends: Promise<number>[] = [];
     pipelines = 0;
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < count; i++) {
       sends.push(a.hub.send({ group: 'users', id: i % 2 ? 'bob' : 'ann' }, { data: `${i}` }));
     }
     expect(await Promise.all(sends)).toEqual(
-      Array.from({ length: 200 }, (_, i) => (i % 2 ? 0 : 1)),
+      Array.from({ length: count }, (_, i) => (i % 2 ? 0 : 1)),
     );
+    // 1 200 sends: three script runs (500, 500, 200) in one pipeline, one message each.
     expect(pipelines).toBe(1);
-    await until(() => there.events.length >= 100, 'the sends on b');
+    await until(() => there.events.length >= count / 2, 'the sends on b');
     await sleep(100);
-    expect(data(there)).toEqual(Array.from({ length: 100 }, (_, i) => `${2 * i + 1}`));
-    expect(data(here)).toEqual(Array.from({ length: 100 }, (_, i) => `${2 * i}`));
+    expect(messages.length).toBe(4);
+    expect(data(there)).toEqual(Array.from({ length: count / 2 }, (_, i) => `${2 * i + 1}`));
+    expect(data(here)).toEqual(Array.from({ length: count / 2 }, (_, i) => `${2 * i}`));
+    // Ids ordered across the cluster: every client sees increasing stream ids.
+    const ids = there.events.map((event) => event.id!);
+    expect([...ids].sort(compareStreamIds)).toEqual(ids);
+    watcher.disconnect();
     await a.close();
     await own.quit();
   });

@@ -12,7 +12,7 @@ import {
   encodeBody,
   envelope,
   type Keys,
-  parseEnvelope,
+  parseEnvelopes,
   type StreamEntry,
   type WireTarget,
 } from './wire.js';
@@ -77,12 +77,12 @@ export class RedisBroker implements Broker {
   receive(channel: string, raw: string): void {
     const c = this.#c;
     if (channel !== c.keys.channel && channel !== c.keys.nodeChannel) return;
-    const message = parseEnvelope(raw);
-    if (message === undefined) {
+    const messages = parseEnvelopes(raw);
+    if (messages === undefined) {
       c.error(new Error('A malformed message arrived on the backplane channel.'), 'redis.message');
       return;
     }
-    c.ordering.receive(message);
+    c.ordering.receive(...messages);
   }
 
   async #subscribe(): Promise<void> {

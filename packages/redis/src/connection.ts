@@ -129,8 +129,8 @@ export class RedisConnections {
 
   /**
    * Runs a Lua script with the other calls of the same tick: they go to Redis as one pipeline
-   * (one write, one round trip) and run there in call order, one after another. A send loop of
-   * 1 000 `hub.send` calls costs one round trip, not 1 000. Each call settles with its own reply.
+   * (one write, one round trip) and run there in call order, one after another. Each call
+   * settles with its own reply.
    */
   scriptInTick(source: string, keys: string[], args: string[]): Promise<unknown> {
     return new Promise((resolve, reject) => {

@@ -48,7 +48,8 @@ interface Send extends OwnSend {
   done: boolean;
   resolve: (id: string) => void;
   reject: (error: unknown) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When it stops waiting for its echo (`Date.now()` ms), once stored. */
+  deadline: number;
 }
 
 /** What waits, in stream order, to be delivered on this node. */
@@ -81,6 +82,10 @@ export class Ordering {
   readonly #pending = new Map<string, Send>();
   /** Own sends by event id, settled and waiting for the hub to deliver them. */
   readonly #settled = new Map<string, Send[]>();
+  /** Stored sends waiting for their echo, oldest first; one timer ends their waits. */
+  #echoes: Send[] = [];
+  #echoHead = 0;
+  #echoTimer: ReturnType<typeof setTimeout> | undefined;
   #queue: Entry[] = [];
   #queueHead = 0;
   #headTimer: ReturnType<typeof setTimeout> | undefined;
@@ -140,7 +145,7 @@ export class Ordering {
       done: false,
       resolve,
       reject,
-      timer: undefined,
+      deadline: 0,
     };
     this.#pending.set(send.seq, send);
     return send;
@@ -158,13 +163,32 @@ export class Ordering {
       this.#settle(send);
       return;
     }
-    send.timer = unref(
-      setTimeout(() => {
-        if (send.settled) return;
+    send.deadline = Date.now() + this.#orderTimeoutMs;
+    this.#echoes.push(send);
+    this.#echoTimer ??= unref(setTimeout(() => this.#expireEchoes(), this.#orderTimeoutMs));
+  }
+
+  /** Delivers the stored sends whose echo is late; re-arms for the next one still waiting. */
+  #expireEchoes(): void {
+    this.#echoTimer = undefined;
+    const echoes = this.#echoes;
+    const now = Date.now();
+    while (this.#echoHead < echoes.length) {
+      const send = echoes[this.#echoHead]!;
+      if (!send.settled) {
+        if (send.deadline > now) {
+          this.#echoes = echoes.slice(this.#echoHead);
+          this.#echoHead = 0;
+          this.#echoTimer = unref(setTimeout(() => this.#expireEchoes(), send.deadline - now));
+          return;
+        }
         this.#counters.orderTimeouts++;
         this.#settle(send);
-      }, this.#orderTimeoutMs),
-    );
+      }
+      this.#echoHead++;
+    }
+    this.#echoes = [];
+    this.#echoHead = 0;
   }
 
   /** The send was not stored: it is rejected and nothing waits for it. */
@@ -192,13 +216,13 @@ export class Ordering {
 
   // ---------------------------------------------------------------- messages
 
-  /** A message from pub/sub. */
-  receive(message: Envelope): void {
+  /** The envelopes of a message from pub/sub, in order. */
+  receive(...messages: Envelope[]): void {
     if (this.#recovering !== undefined) {
-      this.#recovering.push(message);
+      this.#recovering.push(...messages);
       return;
     }
-    this.#accept(message);
+    for (const message of messages) this.#accept(message);
     this.#drain();
   }
 
@@ -283,7 +307,6 @@ export class Ordering {
   /** Lets the hub deliver an own send; `ordered` when its echo put it in the queue. */
   #settle(send: Send, ordered = false): void {
     send.settled = true;
-    clearTimeout(send.timer);
     const id = send.id!;
     if (send.local) {
       // The hub never publishes a `sendWhere`; out of the queue nothing waits for it.
@@ -389,8 +412,11 @@ export class Ordering {
   /** Rejects the sends still waiting with `error`, and releases every waiter. */
   close(error: unknown): void {
     clearTimeout(this.#headTimer);
+    clearTimeout(this.#echoTimer);
+    this.#echoTimer = undefined;
+    this.#echoes = [];
+    this.#echoHead = 0;
     for (const send of this.#pending.values()) {
-      clearTimeout(send.timer);
       if (!send.settled) {
         send.settled = true;
         send.reject(error);

@@ -5,23 +5,43 @@
  */
 
 /**
- * Appends an event and publishes it.
+ * Appends a batch of sends (the sends of one tick, in order) and publishes them.
  *
- * KEYS: stream, app-id key. ARGV: origin node, send sequence, body, max length, max age (ms),
- * channel, app id ('' for none). Returns the stream id.
+ * KEYS: stream, then the app-id key of each send that has an app id, in order. ARGV: origin node,
+ * max length, max age (ms), then four per send: send sequence, body, channel ('' for none), app
+ * id ('' for none). Each send is added to the stream; consecutive sends for one channel go out as
+ * one message of envelopes joined by line breaks (see `wire.ts`), so the messages keep the stream
+ * order. Trims once. Returns the stream ids, in send order.
  */
 export const APPEND = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'o', ARGV[1], 's', ARGV[2], 'm', ARGV[3])
-local age = tonumber(ARGV[5])
+local origin, maxlen, age = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids, parts, channel, key = {}, {}, nil, 1
+local function flush()
+  if #parts > 0 then redis.call('PUBLISH', channel, table.concat(parts, '\\n')) end
+  parts = {}
+end
+for i = 4, #ARGV, 4 do
+  local seq, body, to, appid = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'o', origin, 's', seq, 'm', body)
+  ids[#ids + 1] = id
+  if appid ~= '' then
+    key = key + 1
+    redis.call('SET', KEYS[key], id, 'PX', age)
+  end
+  if to ~= '' then
+    if to ~= channel then
+      flush()
+      channel = to
+    end
+    parts[#parts + 1] = id .. '\\n' .. origin .. '\\n' .. seq .. '\\n' .. body
+  end
+end
+flush()
 local now = redis.call('TIME')
 local minid = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - age
 redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', minid))
 redis.call('PEXPIRE', KEYS[1], age)
-if ARGV[7] ~= '' then redis.call('SET', KEYS[2], id, 'PX', age) end
-if ARGV[6] ~= '' then
-  redis.call('PUBLISH', ARGV[6], id .. '\\n' .. ARGV[1] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3])
-end
-return id
+return ids
 `;
 
 /**

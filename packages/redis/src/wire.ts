@@ -5,9 +5,11 @@ import type { BrokerMessage, HistoryRecord, Target } from '@ssehub/core';
  *
  * - A stream entry has three fields: `o`, the node that sent it, `s`, that node's send sequence,
  *   and `m`, its body.
- * - A pub/sub message is `<stream id>\n<origin node>\n<send sequence>\n<body>`; the stream id is
- *   empty for messages that are not in the stream (disconnects, and sends of a hub whose history
- *   is not in Redis).
+ * - A pub/sub message is one or more envelopes joined by `\n` (the sends one node stored in one
+ *   script call, in stream order). An envelope is `<stream id>\n<origin node>\n<send
+ *   sequence>\n<body>`; the stream id is empty for envelopes that are not in the stream
+ *   (disconnects, and sends of a hub whose history is not in Redis). No part holds a line break:
+ *   bodies are JSON and origins have no white space.
  * - A body is JSON `{t: target, e?: event, d: data, r?: retry, i?: app id}`. The event's id is the
  *   app's id when it gave one, otherwise the stream id: ordered across the cluster.
  */
@@ -49,17 +51,26 @@ export function envelope(streamId: string, origin: string, seq: string, body: st
   return `${streamId}\n${origin}\n${seq}\n${body}`;
 }
 
-export function parseEnvelope(raw: string): Envelope | undefined {
-  const a = raw.indexOf('\n');
-  const b = raw.indexOf('\n', a + 1);
-  const c = raw.indexOf('\n', b + 1);
-  if (a < 0 || b < 0 || c < 0) return undefined;
-  return {
-    streamId: raw.slice(0, a),
-    origin: raw.slice(a + 1, b),
-    seq: raw.slice(b + 1, c),
-    body: raw.slice(c + 1),
-  };
+/** The envelopes of a pub/sub message, in order; `undefined` when it is malformed. */
+export function parseEnvelopes(raw: string): Envelope[] | undefined {
+  const envelopes: Envelope[] = [];
+  let at = 0;
+  do {
+    const a = raw.indexOf('\n', at);
+    const b = a < 0 ? -1 : raw.indexOf('\n', a + 1);
+    const c = b < 0 ? -1 : raw.indexOf('\n', b + 1);
+    if (c < 0) return undefined;
+    let end = raw.indexOf('\n', c + 1);
+    if (end < 0) end = raw.length;
+    envelopes.push({
+      streamId: raw.slice(at, a),
+      origin: raw.slice(a + 1, b),
+      seq: raw.slice(b + 1, c),
+      body: raw.slice(c + 1, end),
+    });
+    at = end + 1;
+  } while (at < raw.length);
+  return envelopes;
 }
 
 /** The message a hub delivers for a body; `undefined` for targets no other node can evaluate. */
