@@ -241,15 +241,21 @@ export class ConnectionState implements Connection {
     const sink = this.sink;
     const size = this.queuedBytes;
     const depth = this.queue.length;
-    const text = sink.writeText === undefined ? undefined : joinText(this.queue);
-    const chunk = text === undefined ? join(this.queue, size) : undefined;
-    // Reuse the array: a broadcast flushes every connection, so this is the hot path.
-    this.queue.length = 0;
     this.queuedBytes = 0;
     this.lastWriteAt = this.owner.now();
     this.owner.observeWrite(this.lastWriteAt - this.queuedAt, depth);
     this.owner.countWrite(size);
-    const accepted = text === undefined ? sink.write(chunk!) : sink.writeText!(text);
+    let accepted: boolean;
+    if (sink.writeParts !== undefined) {
+      // The sink copies the parts before it returns (a write never re-enters the hub
+      // synchronously), so the array is cleared and reused after.
+      accepted = sink.writeParts(this.queue, size);
+      this.queue.length = 0;
+    } else {
+      const chunk = join(this.queue, size);
+      this.queue.length = 0;
+      accepted = sink.write(chunk);
+    }
     if (!accepted && this.blockedSince === 0) this.blockedSince = this.lastWriteAt;
   }
 
@@ -296,10 +302,10 @@ function sizeOf(queued: Queued): number {
   return typeof queued === 'string' ? queued.length : queued.byteLength;
 }
 
-/** Everything queued as one text, when all of it is unicast text; otherwise `undefined`. */
-function joinText(queue: readonly Queued[]): string | undefined {
-  for (const queued of queue) if (typeof queued !== 'string') return undefined;
-  return queue.length === 1 ? (queue[0] as string) : (queue as string[]).join('');
+/** Whether everything queued is unicast text. */
+function allText(queue: readonly Queued[]): boolean {
+  for (const queued of queue) if (typeof queued !== 'string') return false;
+  return true;
 }
 
 /**
@@ -311,9 +317,7 @@ function join(queue: readonly Queued[], totalLength: number): Uint8Array {
     const only = queue[0]!;
     return typeof only === 'string' ? utf8(only) : only;
   }
-  let text = true;
-  for (const queued of queue) if (typeof queued !== 'string') text = false;
-  if (text) return utf8((queue as string[]).join(''));
+  if (allText(queue)) return utf8((queue as string[]).join(''));
   return concatBytes(
     queue.map((queued) => (typeof queued === 'string' ? utf8(queued) : queued)),
     totalLength,

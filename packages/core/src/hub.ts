@@ -955,8 +955,8 @@ export class Hub<M extends EventMap = AnyEvents> {
     if (connections === undefined) return 0;
     const count = connections.length;
     if (count === 1 && record.bytes === undefined) {
-      const text = formatRecord(record);
-      connections[0]!.enqueue(NON_ASCII.test(text) ? (record.bytes = utf8(text)) : text, record.id);
+      const text = plainText(record);
+      connections[0]!.enqueue(text ?? (record.bytes = encodeRecord(record)), record.id);
     } else {
       const bytes = (record.bytes ??= encodeRecord(record));
       for (let i = 0; i < count; i++) connections[i]!.enqueue(bytes, record.id);
@@ -1328,7 +1328,23 @@ function formatRecord(record: HistoryRecord): string {
   return `${head}${dataLines(record.data)}\n`;
 }
 
-/** Anything but printable ASCII and tabs/line breaks: such text is encoded at once (its UTF-8 length may differ from its length). */
+/**
+ * The record as text when all of it is printable ASCII (so its length is its UTF-8 length) and
+ * its data is one line; otherwise `undefined` (encode it with `encodeRecord`). The unicast hot
+ * path: one scan of the data, one string built.
+ */
+function plainText(record: HistoryRecord): string | undefined {
+  const { event, id, data, retry } = record;
+  if (NOT_PLAIN.test(data) || NOT_PLAIN.test(id)) return undefined;
+  if (event === undefined && retry === undefined) return `id: ${id}\ndata: ${data}\n\n`;
+  if (event !== undefined && NOT_PLAIN.test(event)) return undefined;
+  return formatRecord(record);
+}
+
+/** Anything but printable ASCII and tabs: line breaks, controls and every non-ASCII character. */
+const NOT_PLAIN = /[^\t\x20-\x7e]/;
+
+/** Anything but printable ASCII, tabs and line breaks: such text is encoded at once (its UTF-8 length may differ from its length). */
 const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 
 /**

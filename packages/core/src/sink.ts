@@ -17,12 +17,14 @@ export interface Sink {
    */
   write(chunk: Uint8Array): boolean;
   /**
-   * Optional: writes text made only of printable ASCII, tab, CR and LF, so that its length is its
-   * UTF-8 byte length. When everything queued for a connection is such text (unicast events),
-   * the hub calls this instead of `write`, and the adapter encodes it straight into its own
-   * buffer (no separate UTF-8 copy). Same contract as `write`.
+   * Optional: writes `parts`, in order, as one chunk of `length` bytes. A part is either bytes
+   * (an event encoded once and shared by its recipients: never modify it) or the text of an
+   * event for this connection alone, made only of printable ASCII, tab, CR and LF, so that its
+   * length is its UTF-8 byte length. When present, the hub calls this instead of `write`, and the
+   * adapter copies the parts straight into its own buffer: no joined chunk, no UTF-8 copy of the
+   * text first. `parts` is the hub's to reuse once this returns. Same contract as `write`.
    */
-  writeText?(text: string): boolean;
+  writeParts?(parts: readonly (Uint8Array | string)[], length: number): boolean;
   /**
    * Ends the response. Called at most once, and not at all when the adapter reported `closed()`
    * first. For `slow` and `stalled` the peer is not reading, so a graceful end would never be

@@ -267,6 +267,8 @@ describe('sseHandler on node:http', () => {
   });
 });
 
+type RawClient = Awaited<ReturnType<typeof rawClient>>;
+
 /** A raw TCP client: what node:http puts on the wire, byte for byte. */
 async function rawClient(origin: string) {
   const socket = connect(Number(new URL(origin).port), '127.0.0.1');
@@ -360,6 +362,53 @@ describe('the wire format', () => {
     const event = 'id: a3\ndata: héllo ✓\n\n';
     await chunked.until(
       `${Buffer.byteLength(event).toString(16)}\r\n${Buffer.from(event).toString('latin1')}\r\n`,
+    );
+  });
+
+  test('a tick of broadcasts, list sends and unicasts leaves as one chunk per connection, in send order', async () => {
+    const { hub, origin } = await start({ heartbeatMs: 60_000 });
+    const clients: RawClient[] = [];
+    for (const [id, version] of [
+      ['a', '1.1'],
+      ['b', '1.1'],
+      ['c', '1.0'],
+    ] as const) {
+      const client = await rawClient(origin);
+      client.send(`GET ${BASE}/stream/g/${id} HTTP/${version}\r\nHost: x\r\n\r\n`);
+      await client.until('event: connected');
+      clients.push(client);
+    }
+    const [a, b, c] = clients as [RawClient, RawClient, RawClient];
+    const chunk = (events: string) =>
+      `${Buffer.byteLength(events).toString(16)}\r\n${Buffer.from(events).toString('latin1')}\r\n`;
+    // The same burst on a and b: one frame, kept and reused for the second connection.
+    void hub.broadcast({ id: 'b1', data: 'one' });
+    void hub.sendMany(
+      [
+        { group: 'g', id: 'a' },
+        { group: 'g', id: 'b' },
+        { group: 'g', id: 'c' },
+      ],
+      { id: 'm1', data: 'två' },
+    );
+    void hub.broadcast({ id: 'b2', data: 'three' });
+    const burst = 'id: b1\ndata: one\n\nid: m1\ndata: två\n\nid: b2\ndata: three\n\n';
+    await a.until(chunk(burst));
+    await b.until(chunk(burst));
+    await c.until(Buffer.from(burst).toString('latin1'));
+    // Then a different tick: shared bytes and unicast text mixed, never the frame kept before.
+    void hub.broadcast({ id: 'b1', data: 'one' });
+    void hub.send({ group: 'g', id: 'a' }, { id: 'u1', data: 'only a' });
+    void hub.sendMany([{ group: 'g', id: 'b' }], { id: 'm2', data: 'only b\nsecond line' });
+    void hub.broadcast({ id: 'b2', data: 'three' });
+    await a.until(chunk('id: b1\ndata: one\n\nid: u1\ndata: only a\n\nid: b2\ndata: three\n\n'));
+    await b.until(
+      chunk(
+        'id: b1\ndata: one\n\nid: m2\ndata: only b\ndata: second line\n\nid: b2\ndata: three\n\n',
+      ),
+    );
+    await c.until(
+      `${Buffer.from(burst).toString('latin1')}id: b1\ndata: one\n\nid: b2\ndata: three\n\n`,
     );
   });
 

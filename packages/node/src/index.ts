@@ -549,15 +549,17 @@ class NodeSink implements Sink {
     }
   }
 
-  /** Unicast text (printable ASCII): framed and encoded into one buffer, no UTF-8 copy first. */
-  writeText(text: string): boolean {
+  /** Everything queued, framed into one buffer (see `frameParts`). */
+  writeParts(parts: readonly (Uint8Array | string)[], length: number): boolean {
     const { res, socket } = this;
     try {
-      if (text.length === 0) return true;
+      if (length === 0) return true;
       if (res.writableEnded) return false;
       if (this.direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
-        return socket.write(frameText(text));
-      return res.write(text, 'latin1');
+        return socket.write(frameParts(parts, length));
+      const body = Buffer.allocUnsafe(length);
+      copyParts(body, 0, parts);
+      return res.write(body);
     } catch {
       return false;
     }
@@ -711,17 +713,57 @@ function frameChunk(chunk: Uint8Array): Buffer {
   return frame;
 }
 
-/** `text` (ASCII: one byte per character) framed as one HTTP/1.1 chunk, like `frameChunk`. */
-function frameText(text: string): Buffer {
-  const size = text.length.toString(16);
-  const frame = Buffer.allocUnsafe(size.length + text.length + 4);
+let lastParts: readonly Uint8Array[] = [];
+let lastPartsFrame: Buffer = Buffer.alloc(0);
+
+/**
+ * What a connection queued, `length` bytes in all, framed as one HTTP/1.1 chunk like
+ * `frameChunk`: shared event bytes are copied in, unicast text (ASCII: one byte per character)
+ * is written in directly. A burst of broadcasts (or list sends) queues the same events, in the
+ * same order, on every connection: the last such frame is kept and reused, so the burst is
+ * framed once, not once per recipient.
+ */
+function frameParts(parts: readonly (Uint8Array | string)[], length: number): Buffer {
+  const first = parts[0]!;
+  if (parts.length === 1 && typeof first !== 'string') return frameChunk(first);
+  const shared = typeof first !== 'string';
+  if (shared && sameParts(parts, lastParts)) return lastPartsFrame;
+  const size = length.toString(16);
+  const frame = Buffer.allocUnsafe(size.length + length + 4);
   let at = frame.write(size, 0, 'latin1');
   frame[at++] = 13;
   frame[at++] = 10;
-  at += frame.write(text, at, 'latin1');
+  at = copyParts(frame, at, parts);
   frame[at++] = 13;
   frame[at] = 10;
+  if (shared && allBytes(parts)) {
+    lastParts = parts.slice() as Uint8Array[];
+    lastPartsFrame = frame;
+  }
   return frame;
+}
+
+/** Copies the parts into `target` from `at`; returns where they end. */
+function copyParts(target: Buffer, at: number, parts: readonly (Uint8Array | string)[]): number {
+  for (const part of parts) {
+    if (typeof part === 'string') at += target.write(part, at, 'latin1');
+    else {
+      target.set(part, at);
+      at += part.byteLength;
+    }
+  }
+  return at;
+}
+
+function sameParts(parts: readonly (Uint8Array | string)[], last: readonly Uint8Array[]): boolean {
+  if (parts.length !== last.length) return false;
+  for (let i = 0; i < parts.length; i++) if (parts[i] !== last[i]) return false;
+  return true;
+}
+
+function allBytes(parts: readonly (Uint8Array | string)[]): boolean {
+  for (const part of parts) if (typeof part === 'string') return false;
+  return true;
 }
 
 /** Streams the server ended whose last bytes are still on their way out. */
