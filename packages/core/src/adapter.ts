@@ -17,7 +17,14 @@
  * The encoding functions write spec-exact `text/event-stream` bytes for transports and brokers
  * that frame events themselves.
  */
-export type { Connection, ConnectionInfo, DisconnectReason } from './connection.js';
+export {
+  type Connection,
+  type ConnectionInfo,
+  type DisconnectReason,
+  type PlainEvent,
+  plainEventText,
+  type Queued,
+} from './connection.js';
 export {
   assertEventId,
   assertEventName,

@@ -82,11 +82,39 @@ export interface Connection extends ConnectionControl {
 }
 
 /**
- * What a connection queues: an event's bytes, shared by every recipient, or the text of an event
- * only this connection gets (unicast), made only of printable ASCII, tab, CR and LF, so that its length is its byte length.
- * Text is encoded at flush, once for everything queued in the tick.
+ * A unicast event queued as it is, written at flush: every field is printable ASCII or tab (one
+ * byte per character) and its data is one line. Its text is `event: <event>\n` (when set),
+ * `id: <id>\n`, `retry: <retry>\n` (when set), then `data: <data>\n\n` (see `plainEventText`).
  */
-export type Queued = Uint8Array | string;
+export interface PlainEvent {
+  readonly event: string | undefined;
+  readonly id: string;
+  readonly retry: number | undefined;
+  readonly data: string;
+}
+
+/**
+ * What a connection queues: an event's bytes, shared by every recipient; the text of a line only
+ * this connection gets (`retry:`, the `connected` event), made only of printable ASCII, tab, CR
+ * and LF, so that its length is its byte length; or a unicast event, kept as it is until flush
+ * (no text is built for it in the send loop).
+ */
+export type Queued = Uint8Array | string | PlainEvent;
+
+/** Bytes of a plain event's text. */
+export function plainEventLength(event: PlainEvent): number {
+  let length = 13 + event.id.length + event.data.length;
+  if (event.event !== undefined) length += 8 + event.event.length;
+  if (event.retry !== undefined) length += 8 + String(event.retry).length;
+  return length;
+}
+
+/** A plain event's text. */
+export function plainEventText(event: PlainEvent): string {
+  const head = event.event === undefined ? '' : `event: ${event.event}\n`;
+  const retry = event.retry === undefined ? '' : `retry: ${event.retry}\n`;
+  return `${head}id: ${event.id}\n${retry}data: ${event.data}\n\n`;
+}
 
 /** Set by `ConnectionView`'s static block: the only way from a view back to its state. */
 let stateOfView: (view: object) => ConnectionState | undefined;
@@ -299,13 +327,11 @@ export class ConnectionState implements Connection {
 }
 
 function sizeOf(queued: Queued): number {
-  return typeof queued === 'string' ? queued.length : queued.byteLength;
-}
-
-/** Whether everything queued is unicast text. */
-function allText(queue: readonly Queued[]): boolean {
-  for (const queued of queue) if (typeof queued !== 'string') return false;
-  return true;
+  return typeof queued === 'string'
+    ? queued.length
+    : queued instanceof Uint8Array
+      ? queued.byteLength
+      : plainEventLength(queued);
 }
 
 /**
@@ -315,11 +341,17 @@ function allText(queue: readonly Queued[]): boolean {
 function join(queue: readonly Queued[], totalLength: number): Uint8Array {
   if (queue.length === 1) {
     const only = queue[0]!;
-    return typeof only === 'string' ? utf8(only) : only;
+    return only instanceof Uint8Array ? only : utf8(textOf(only));
   }
-  if (allText(queue)) return utf8((queue as string[]).join(''));
+  let text = true;
+  for (const queued of queue) if (queued instanceof Uint8Array) text = false;
+  if (text) return utf8(queue.map((queued) => textOf(queued as string | PlainEvent)).join(''));
   return concatBytes(
-    queue.map((queued) => (typeof queued === 'string' ? utf8(queued) : queued)),
+    queue.map((queued) => (queued instanceof Uint8Array ? queued : utf8(textOf(queued)))),
     totalLength,
   );
+}
+
+function textOf(queued: string | PlainEvent): string {
+  return typeof queued === 'string' ? queued : plainEventText(queued);
 }

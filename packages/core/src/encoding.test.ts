@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { plainEventLength, plainEventText } from './connection.js';
 import { encodeComment, encodeEvent, encodeRetry, formatEvent, serializeData } from './encoding.js';
 import { SSEError } from './errors.js';
 
@@ -144,6 +145,29 @@ describe('property: what eventsource-parser reads back is exactly what was encod
         expect(events.map((e) => e.data)).toEqual(datas.map((d) => d.replace(/\r\n|\r/g, '\n')));
         expect(events.map((e) => e.id)).toEqual(datas.map((_, i) => String(i)));
       }),
+    );
+  });
+});
+
+describe('plain unicast events', () => {
+  const plain = fc.stringMatching(/^[\t\x20-\x7e]*$/);
+  it('are written as formatEvent writes them, one byte per character', () => {
+    fc.assert(
+      fc.property(
+        fc.option(
+          plain.filter((name) => name.length > 0),
+          { nil: undefined },
+        ),
+        plain.filter((id) => id.length > 0),
+        fc.option(fc.nat(), { nil: undefined }),
+        plain,
+        (event, id, retry, data) => {
+          const text = plainEventText({ event, id, retry, data });
+          expect(text).toBe(formatEvent({ event, id, retry, data }));
+          expect(plainEventLength({ event, id, retry, data })).toBe(text.length);
+          expect(encodeEvent({ event, id, retry, data }).byteLength).toBe(text.length);
+        },
+      ),
     );
   });
 });

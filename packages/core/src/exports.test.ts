@@ -38,6 +38,7 @@ describe('entries', () => {
       'formatEvent',
       'jsonError',
       'notFoundResponse',
+      'plainEventText',
       'serializeData',
       'serverErrorResponse',
     ]);

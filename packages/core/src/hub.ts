@@ -230,6 +230,8 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #groups = new Map<string, Map<string, ConnectionState[]>>();
   readonly #connections = new Set<ConnectionState>();
   readonly #history: HistoryStore;
+  /** The history is the built-in memory store, whose own ids are printable ASCII. */
+  readonly #memoryIds: boolean;
   readonly #broker: Broker | undefined;
   readonly #owner: ConnectionOwner;
   readonly #heartbeatMs: number;
@@ -331,6 +333,7 @@ export class Hub<M extends EventMap = AnyEvents> {
         : history !== undefined && 'append' in history
           ? history
           : new MemoryHistory(history);
+    this.#memoryIds = this.#history instanceof MemoryHistory;
     const now = options.now ?? Date.now;
     const counters = this.#counters;
     const maxQueuedEvents = positive(options.maxQueuedEvents ?? 100, 'maxQueuedEvents');
@@ -871,7 +874,8 @@ export class Hub<M extends EventMap = AnyEvents> {
       return resolved(this.#deliverNew(partial, appId ?? this.#fallbackId()));
     }
     if (typeof assigned === 'string' && this.#pendingAsync === 0) {
-      return resolved(this.#deliverNew(partial, assigned));
+      // The default store's own ids are plain ASCII: only an app's id needs checking.
+      return resolved(this.#deliverNew(partial, assigned, appId === undefined && this.#memoryIds));
     }
     // An asynchronous store: deliver in the order of the sends, each once its id is known.
     this.#pendingAsync++;
@@ -921,7 +925,8 @@ export class Hub<M extends EventMap = AnyEvents> {
     return `${this.#prefix}local-${Date.now().toString(36)}-${(++this.#connectionSeq).toString(36)}`;
   }
 
-  #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string): number {
+  /** `plainId`: the id is known to be printable ASCII (see `isPlain`). */
+  #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string, plainId = false): number {
     const record = partial as HistoryRecord;
     record.id = id;
     this.#counters.eventsSent++;
@@ -931,7 +936,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     const target = record.target;
     const reached =
       target.kind === 'client'
-        ? this.#deliverToClient(target.group, target.id, record)
+        ? this.#deliverToClient(target.group, target.id, record, plainId)
         : this.#deliver(target, (record.bytes ??= encodeRecord(record)), id);
     if (this.#broker !== undefined && target.kind !== 'where') {
       this.#publishRemote({
@@ -950,13 +955,19 @@ export class Hub<M extends EventMap = AnyEvents> {
    * here (replay encodes from the history), and the text of an event for one connection is
    * queued as is and encoded at flush with the rest of the tick's events for it.
    */
-  #deliverToClient(group: string, clientId: string, record: HistoryRecord): number {
+  #deliverToClient(
+    group: string,
+    clientId: string,
+    record: HistoryRecord,
+    plainId: boolean,
+  ): number {
     const connections = this.#groups.get(group)?.get(clientId);
     if (connections === undefined) return 0;
     const count = connections.length;
     if (count === 1 && record.bytes === undefined) {
-      const text = plainText(record);
-      connections[0]!.enqueue(text ?? (record.bytes = encodeRecord(record)), record.id);
+      // Queued as it is and written at flush: no text is built here, in the send loop.
+      const plain = isPlain(record, plainId);
+      connections[0]!.enqueue(plain ? record : (record.bytes = encodeRecord(record)), record.id);
     } else {
       const bytes = (record.bytes ??= encodeRecord(record));
       for (let i = 0; i < count; i++) connections[i]!.enqueue(bytes, record.id);
@@ -1288,7 +1299,8 @@ function prepare(
   if (event.id !== undefined) assertResumableId(event.id);
   const data = serializeData(event.data);
   if (event.retry !== undefined) assertRetry(event.retry);
-  return { target, event: event.event, data, retry: event.retry };
+  // With its id slot from the start: the store (or the hub) fills it in without a shape change.
+  return { id: '', target, event: event.event, data, retry: event.retry } as HistoryRecord;
 }
 
 /**
@@ -1329,16 +1341,16 @@ function formatRecord(record: HistoryRecord): string {
 }
 
 /**
- * The record as text when all of it is printable ASCII (so its length is its UTF-8 length) and
- * its data is one line; otherwise `undefined` (encode it with `encodeRecord`). The unicast hot
- * path: one scan of the data, one string built.
+ * Whether the record can be queued as a `PlainEvent`: all of it printable ASCII (so its length
+ * is its UTF-8 length) and its data one line. Otherwise it is encoded (`encodeRecord`).
  */
-function plainText(record: HistoryRecord): string | undefined {
-  const { event, id, data, retry } = record;
-  if (NOT_PLAIN.test(data) || NOT_PLAIN.test(id)) return undefined;
-  if (event === undefined && retry === undefined) return `id: ${id}\ndata: ${data}\n\n`;
-  if (event !== undefined && NOT_PLAIN.test(event)) return undefined;
-  return formatRecord(record);
+function isPlain(record: HistoryRecord, plainId: boolean): boolean {
+  const { event } = record;
+  return (
+    !NOT_PLAIN.test(record.data) &&
+    (plainId || !NOT_PLAIN.test(record.id)) &&
+    (event === undefined || !NOT_PLAIN.test(event))
+  );
 }
 
 /** Anything but printable ASCII and tabs: line breaks, controls and every non-ASCII character. */

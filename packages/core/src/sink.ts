@@ -1,4 +1,4 @@
-import type { DisconnectReason } from './connection.js';
+import type { DisconnectReason, Queued } from './connection.js';
 
 /**
  * The transport boundary: how the hub writes to one HTTP response.
@@ -17,14 +17,16 @@ export interface Sink {
    */
   write(chunk: Uint8Array): boolean;
   /**
-   * Optional: writes `parts`, in order, as one chunk of `length` bytes. A part is either bytes
-   * (an event encoded once and shared by its recipients: never modify it) or the text of an
-   * event for this connection alone, made only of printable ASCII, tab, CR and LF, so that its
-   * length is its UTF-8 byte length. When present, the hub calls this instead of `write`, and the
-   * adapter copies the parts straight into its own buffer: no joined chunk, no UTF-8 copy of the
-   * text first. `parts` is the hub's to reuse once this returns. Same contract as `write`.
+   * Optional: writes `parts`, in order, as one chunk of `length` bytes. A part is bytes (an event
+   * encoded once and shared by its recipients: never modify them), text made only of printable
+   * ASCII, tab, CR and LF (so that its length is its UTF-8 byte length), or a unicast event for
+   * this connection alone, all ASCII (`PlainEvent`: write `plainEventText(part)`, or its fields,
+   * one byte per character). When present, the hub calls this instead of `write`, and the adapter
+   * copies the parts straight into its own buffer: no joined chunk, no UTF-8 copy first, no text
+   * built in the send loop. `parts` is the hub's to reuse once this returns. Same contract as
+   * `write`.
    */
-  writeParts?(parts: readonly (Uint8Array | string)[], length: number): boolean;
+  writeParts?(parts: readonly Queued[], length: number): boolean;
   /**
    * Ends the response. Called at most once, and not at all when the adapter reported `closed()`
    * first. For `slow` and `stalled` the peer is not reading, so a graceful end would never be

@@ -412,6 +412,28 @@ describe('the wire format', () => {
     );
   });
 
+  test('a unicast with an event name, an app id and a retry is written field by field, exactly', async () => {
+    const { hub, origin } = await start({ heartbeatMs: 60_000 });
+    const client = await rawClient(origin);
+    client.send(`GET ${BASE}/stream/g/a HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await client.until('event: connected');
+    void hub.send(
+      { group: 'g', id: 'a' },
+      { event: 'note', id: 'n-1', retry: 1500, data: { x: 1 } },
+    );
+    void hub.send({ group: 'g', id: 'a' }, { event: 'nöte', data: 'not ASCII: encoded' });
+    void hub.send({ group: 'g', id: 'a' }, { data: 'plain' });
+    const text = client.text;
+    await client.until('data: plain\n\n\r\n');
+    const chunk = client.text.slice(text.length);
+    const body = Buffer.from(chunk.slice(chunk.indexOf('\r\n') + 2, -2), 'latin1').toString('utf8');
+    expect(Number.parseInt(chunk, 16)).toBe(Buffer.byteLength(body));
+    expect(body.startsWith('event: note\nid: n-1\nretry: 1500\ndata: {"x":1}\n\n')).toBe(true);
+    expect(body).toMatch(
+      /^event: note\n[^]*\n\nevent: nöte\nid: [^\n]+\ndata: not ASCII: encoded\n\nid: [^\n]+\ndata: plain\n\n$/,
+    );
+  });
+
   test('HTTP/1.0: no chunked encoding, the body is the event stream itself', async () => {
     const { hub, origin } = await start({ heartbeatMs: 60_000 });
     const client = await rawClient(origin);

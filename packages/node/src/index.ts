@@ -45,7 +45,9 @@ import {
   type HubHandler,
   type HubRequest,
   notFoundResponse,
+  type PlainEvent,
   type PlainResponse,
+  type Queued,
   type Sink,
   type StreamResponse,
   serverErrorResponse,
@@ -550,7 +552,7 @@ class NodeSink implements Sink {
   }
 
   /** Everything queued, framed into one buffer (see `frameParts`). */
-  writeParts(parts: readonly (Uint8Array | string)[], length: number): boolean {
+  writeParts(parts: readonly Queued[], length: number): boolean {
     const { res, socket } = this;
     try {
       if (length === 0) return true;
@@ -718,15 +720,15 @@ let lastPartsFrame: Buffer = Buffer.alloc(0);
 
 /**
  * What a connection queued, `length` bytes in all, framed as one HTTP/1.1 chunk like
- * `frameChunk`: shared event bytes are copied in, unicast text (ASCII: one byte per character)
- * is written in directly. A burst of broadcasts (or list sends) queues the same events, in the
- * same order, on every connection: the last such frame is kept and reused, so the burst is
- * framed once, not once per recipient.
+ * `frameChunk`: shared event bytes are copied in, text and unicast events (ASCII: one byte per
+ * character) are written in directly. A burst of broadcasts (or list sends) queues the same
+ * events, in the same order, on every connection: the last such frame is kept and reused, so the
+ * burst is framed once, not once per recipient.
  */
-function frameParts(parts: readonly (Uint8Array | string)[], length: number): Buffer {
+function frameParts(parts: readonly Queued[], length: number): Buffer {
   const first = parts[0]!;
-  if (parts.length === 1 && typeof first !== 'string') return frameChunk(first);
-  const shared = typeof first !== 'string';
+  const shared = first instanceof Uint8Array;
+  if (shared && parts.length === 1) return frameChunk(first);
   if (shared && sameParts(parts, lastParts)) return lastPartsFrame;
   const size = length.toString(16);
   const frame = Buffer.allocUnsafe(size.length + length + 4);
@@ -743,26 +745,62 @@ function frameParts(parts: readonly (Uint8Array | string)[], length: number): Bu
   return frame;
 }
 
+const EVENT_FIELD = Buffer.from('event: ');
+const ID_FIELD = Buffer.from('id: ');
+const RETRY_FIELD = Buffer.from('retry: ');
+const DATA_FIELD = Buffer.from('data: ');
+
 /** Copies the parts into `target` from `at`; returns where they end. */
-function copyParts(target: Buffer, at: number, parts: readonly (Uint8Array | string)[]): number {
+function copyParts(target: Buffer, at: number, parts: readonly Queued[]): number {
   for (const part of parts) {
-    if (typeof part === 'string') at += target.write(part, at, 'latin1');
-    else {
+    if (part instanceof Uint8Array) {
       target.set(part, at);
       at += part.byteLength;
-    }
+    } else if (typeof part === 'string') at += writeLatin1(target, part, at);
+    else at = writePlainEvent(target, at, part);
   }
   return at;
 }
 
-function sameParts(parts: readonly (Uint8Array | string)[], last: readonly Uint8Array[]): boolean {
+/** A unicast event's text (`plainEventText`), written field by field: no string is built. */
+function writePlainEvent(target: Buffer, at: number, event: PlainEvent): number {
+  if (event.event !== undefined) at = writeField(target, at, EVENT_FIELD, event.event);
+  at = writeField(target, at, ID_FIELD, event.id);
+  if (event.retry !== undefined) at = writeField(target, at, RETRY_FIELD, String(event.retry));
+  at = writeField(target, at, DATA_FIELD, event.data);
+  target[at++] = 10;
+  return at;
+}
+
+function writeField(target: Buffer, at: number, name: Buffer, value: string): number {
+  target.set(name, at);
+  at += name.byteLength;
+  at += writeLatin1(target, value, at);
+  target[at++] = 10;
+  return at;
+}
+
+/**
+ * `target.write(text, at, 'latin1')` without its argument handling where the runtime has
+ * Node's `latin1Write` (Node, Bun and Deno do): this runs once per unicast event.
+ */
+const writeLatin1: (target: Buffer, text: string, at: number) => number =
+  typeof (Buffer.prototype as { latin1Write?: unknown }).latin1Write === 'function'
+    ? (target, text, at) => (target as Buffer & LatinWriter).latin1Write(text, at)
+    : (target, text, at) => target.write(text, at, 'latin1');
+
+interface LatinWriter {
+  latin1Write(text: string, offset: number): number;
+}
+
+function sameParts(parts: readonly Queued[], last: readonly Uint8Array[]): boolean {
   if (parts.length !== last.length) return false;
   for (let i = 0; i < parts.length; i++) if (parts[i] !== last[i]) return false;
   return true;
 }
 
-function allBytes(parts: readonly (Uint8Array | string)[]): boolean {
-  for (const part of parts) if (typeof part === 'string') return false;
+function allBytes(parts: readonly Queued[]): boolean {
+  for (const part of parts) if (!(part instanceof Uint8Array)) return false;
   return true;
 }
 
