@@ -430,7 +430,7 @@ describe('the wire format', () => {
     expect(Number.parseInt(chunk, 16)).toBe(Buffer.byteLength(body));
     expect(body.startsWith('event: note\nid: n-1\nretry: 1500\ndata: {"x":1}\n\n')).toBe(true);
     expect(body).toMatch(
-      /^event: note\n[^]*\n\nevent: nöte\nid: [^\n]+\ndata: not ASCII: encoded\n\nid: [^\n]+\ndata: plain\n\n$/,
+      /^event: note\n[\s\S]*\n\nevent: nöte\nid: [^\n]+\ndata: not ASCII: encoded\n\nid: [^\n]+\ndata: plain\n\n$/,
     );
   });
 

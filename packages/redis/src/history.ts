@@ -108,9 +108,9 @@ export class RedisHistory implements HistoryStore {
       c.connections.scriptInTick(APPEND, keys, args).then(
         (ids) => {
           const streamIds = ids as unknown[];
-          batch.forEach(({ send, channel }, i) =>
-            c.ordering.stored(send, String(streamIds[i]), channel !== ''),
-          );
+          batch.forEach(({ send, channel }, i) => {
+            c.ordering.stored(send, String(streamIds[i]), channel !== '');
+          });
         },
         (error) => {
           c.metrics.appendFailures += batch.length;
