@@ -519,9 +519,11 @@ export function openNodeStream(
   }
   // Direct writes fill the socket, writes through res.write() the response: either releases
   // (`drain()` does nothing for a connection that is not blocked).
-  res.on('drain', sink.drain);
-  if (direct) socket.on('drain', sink.drain);
-  res.on('close', sink.closed);
+  // Shared listeners that find the sink through the response: no closures per connection.
+  (res as SinkHolder)[SINK] = sink;
+  res.on('drain', onResponseDrain);
+  if (direct) socket.on('drain', onSocketDrain);
+  res.on('close', onResponseClose);
 }
 
 /**
@@ -587,15 +589,30 @@ class NodeSink implements Sink {
     res.once('close', done);
   }
 
-  /** The `'drain'` listener of the response (and of the socket, on the direct path). */
-  readonly drain = (): void => this.connection?.drain();
+}
 
-  /** The response's `'close'` listener. */
-  readonly closed = (): void => {
-    // A kept-alive socket outlives the response: it must not keep this connection's listener.
-    if (this.direct) this.socket.off('drain', this.drain);
-    this.connection?.closed();
-  };
+/** Where a stream's response holds its sink, for the listeners below. */
+const SINK = Symbol('ssehub.sink');
+
+type SinkHolder = ServerResponse & { [SINK]?: NodeSink };
+
+/** The response's `'drain'`: writes through `res.write()` can go on. */
+function onResponseDrain(this: ServerResponse): void {
+  (this as SinkHolder)[SINK]?.connection?.drain();
+}
+
+/** The socket's `'drain'` on the direct path: the response that owns the socket can go on. */
+function onSocketDrain(this: Socket): void {
+  ((this as OwnedSocket)._httpMessage as SinkHolder | undefined)?.[SINK]?.connection?.drain();
+}
+
+/** The response's `'close'`. */
+function onResponseClose(this: ServerResponse): void {
+  const sink = (this as SinkHolder)[SINK];
+  if (sink === undefined) return;
+  // A kept-alive socket outlives the response: it must not keep this connection's listener.
+  if (sink.direct) sink.socket.off('drain', onSocketDrain);
+  sink.connection?.closed();
 }
 
 /** A response of node:http2's compatibility API (an HTTP/1.1 request on an `allowHTTP1` server is not). */
