@@ -60,25 +60,24 @@ export interface MemoryHistoryOptions {
 
 let epochCounter = 0;
 
-interface Entry {
-  readonly record: HistoryRecord;
-  readonly seq: number;
-  readonly at: number;
-  /** Whether the app chose the id (only those are in `byId`; ours name their `seq`). */
-  readonly appId: boolean;
-}
-
 /**
  * The default history: a bounded in-memory log. Ids are `<epoch>-<sequence>`; the epoch is unique
  * to this store, so ids from an earlier process are unknown (and get a `reset`), never confused.
+ * Retained events are kept in parallel arrays (record, time; the sequence is the position), so an
+ * append allocates nothing but its id.
  */
 export class MemoryHistory implements HistoryStore {
   readonly #maxEvents: number;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
   readonly #epoch = `${Date.now().toString(36)}${(epochCounter++).toString(36)}`;
-  #entries: Entry[] = [];
+  #records: HistoryRecord[] = [];
+  /** When each record was appended (unboxed doubles). */
+  #times: number[] = [];
+  /** Index of the oldest retained record. */
   #head = 0;
+  /** Sequence of the record at index 0 (sequences are consecutive). */
+  #base = 1;
   #seq = 0;
   /** App-chosen ids of retained events; the store's own ids are found from their sequence. */
   readonly #byId = new Map<string, number>();
@@ -91,17 +90,21 @@ export class MemoryHistory implements HistoryStore {
 
   /** Events currently retained. */
   get size(): number {
-    return this.#entries.length - this.#head;
+    return this.#records.length - this.#head;
   }
 
   append(partial: Omit<HistoryRecord, 'id'>, appId: string | undefined): string {
     const seq = ++this.#seq;
     const id = appId ?? `${this.#epoch}-${seq}`;
-    if (this.#maxEvents === 0) return id;
+    if (this.#maxEvents === 0) {
+      this.#base = seq + 1;
+      return id;
+    }
     const record = partial as HistoryRecord;
     record.id = id;
     const now = this.#now();
-    this.#entries.push({ record, seq, at: now, appId: appId !== undefined });
+    this.#records.push(record);
+    this.#times.push(now);
     if (appId !== undefined) this.#byId.set(id, seq);
     this.#trim(now);
     return id;
@@ -109,7 +112,7 @@ export class MemoryHistory implements HistoryStore {
 
   since(lastEventId: string, matches: (record: HistoryRecord) => boolean): ReplayResult {
     this.#trim();
-    const first = this.#entries[this.#head];
+    const records = this.#records;
     // The position after which to replay: an app id must still be retained; one of our own ids
     // names a position even when its event is gone, as long as nothing after it was forgotten.
     let after = this.#byId.get(lastEventId);
@@ -117,45 +120,47 @@ export class MemoryHistory implements HistoryStore {
       const seq = Number(lastEventId.slice(this.#epoch.length + 1));
       if (Number.isSafeInteger(seq) && seq >= 0 && seq <= this.#seq) after = seq;
     }
-    const oldestKept = first?.seq ?? this.#seq + 1;
+    const oldestKept = this.#base + this.#head;
     if (after === undefined || after < oldestKept - 1) {
       return { found: false, newestId: this.newestId };
     }
     const events: HistoryRecord[] = [];
-    if (first !== undefined) {
-      for (let i = this.#head + Math.max(0, after - first.seq + 1); i < this.#entries.length; i++) {
-        const { record } = this.#entries[i]!;
-        if (matches(record)) events.push(record);
-      }
+    for (let i = this.#head + Math.max(0, after - oldestKept + 1); i < records.length; i++) {
+      const record = records[i]!;
+      if (matches(record)) events.push(record);
     }
     return { found: true, events };
   }
 
   /** An id naming the current end of the history: resuming from it replays what comes next. */
   get newestId(): string {
-    return this.#entries[this.#entries.length - 1]?.record.id ?? `${this.#epoch}-${this.#seq}`;
+    return this.#records[this.#records.length - 1]?.id ?? `${this.#epoch}-${this.#seq}`;
   }
 
   close(): void {
-    this.#entries = [];
+    this.#base += this.#records.length;
+    this.#records = [];
+    this.#times = [];
     this.#head = 0;
     this.#byId.clear();
   }
 
   #trim(now = this.#now()): void {
     const oldest = now - this.#maxAgeMs;
-    const entries = this.#entries;
-    while (this.#head < entries.length) {
-      const entry = entries[this.#head]!;
-      if (entries.length - this.#head <= this.#maxEvents && entry.at >= oldest) break;
-      // Only forget the id if no newer record reused it.
-      if (entry.appId && this.#byId.get(entry.record.id) === entry.seq)
-        this.#byId.delete(entry.record.id);
+    const records = this.#records;
+    const times = this.#times;
+    while (this.#head < records.length) {
+      if (records.length - this.#head <= this.#maxEvents && times[this.#head]! >= oldest) break;
+      // Only forget an app's id if no newer record reused it.
+      const { id } = records[this.#head]!;
+      if (this.#byId.get(id) === this.#base + this.#head) this.#byId.delete(id);
       this.#head++;
     }
     // Compact once the dead prefix dominates, so trimming stays O(1) amortised.
-    if (this.#head > 1024 && this.#head * 2 > entries.length) {
-      this.#entries = entries.slice(this.#head);
+    if (this.#head > 1024 && this.#head * 2 > records.length) {
+      this.#records = records.slice(this.#head);
+      this.#times = times.slice(this.#head);
+      this.#base += this.#head;
       this.#head = 0;
     }
   }
