@@ -685,3 +685,35 @@ describe('rules every adapter gets from the handler', () => {
     expect(serverErrorResponse().status).toBe(500);
   });
 });
+
+describe('request targets', () => {
+  it('reads paths and queries as the URL parser does, with or without the fast path', async () => {
+    const hub = new Hub();
+    const handle = createHandler(hub);
+    const target = async (url: string) => {
+      const response = await handle({
+        method: 'GET',
+        url,
+        headers: { get: () => undefined },
+        httpVersion: '1.1',
+        remoteAddress: '127.0.0.1',
+        readBody: async () => '',
+      });
+      if (response.kind !== 'stream') return response.kind === 'pass' ? 'pass' : response.status;
+      return `stream ${JSON.stringify(response.headers['content-type'])}`;
+    };
+    const stream = 'stream "text/event-stream; charset=utf-8"';
+    expect(await target('/api/v1/sse/stream/g/a')).toBe(stream);
+    expect(await target('/api/v1/sse/stream?group=g&id=a')).toBe(stream);
+    expect(await target('/api/v1/sse/stream?group=g&id=a%2Db')).toBe(stream);
+    // Dot segments, escapes and scheme-relative targets go through the URL parser, as before.
+    expect(await target('/api/v1/x/../sse/stream/g/a')).toBe(stream);
+    expect(await target('/api/v1/sse/./stream/g/%61')).toBe(stream);
+    expect(await target('//host/api/v1/sse/stream/g/a')).toBe(stream);
+    expect(await target('/api/v1/sse/stream/g/a#fragment')).toBe(stream);
+    expect(await target('/elsewhere')).toBe('pass');
+    expect(await target('http://[::1')).toBe(400);
+    expect(await target('/api/v1/sse/stream/g/%E0%A4%A')).toBe(400);
+    await hub.close();
+  });
+});

@@ -237,6 +237,45 @@ export function notFoundResponse(request: Pick<HubRequest, 'method' | 'url'>): P
   return jsonError(404, `No route ${request.method.toUpperCase()} ${path}.`);
 }
 
+/** The non-empty segments of a path, percent-decoded (throws `URIError` on a bad escape). */
+function pathSegments(path: string): string[] {
+  const segments: string[] = [];
+  for (const part of path.split('/')) {
+    if (part !== '') segments.push(part.includes('%') ? decodeURIComponent(part) : part);
+  }
+  return segments;
+}
+
+/** A path that the URL parser would keep as it is: no dot segment, escape or special character. */
+const PLAIN_PATH = /^\/[\w\-~!$&'()*+,;=:@/]*$/;
+
+/**
+ * The path and query of a request target, as `new URL(target, 'http://localhost')` reads them;
+ * `undefined` when it is not a valid URL. A plain origin-form target (the streams' own) is split
+ * without building a `URL`.
+ */
+function parseTarget(
+  target: string,
+): { path: string; query: URLSearchParams | undefined } | undefined {
+  const mark = target.indexOf('?');
+  const path = mark < 0 ? target : target.slice(0, mark);
+  if (
+    PLAIN_PATH.test(path) &&
+    !path.includes('/.') &&
+    !path.startsWith('//') &&
+    !target.includes('#')
+  ) {
+    return { path, query: mark < 0 ? undefined : new URLSearchParams(target.slice(mark + 1)) };
+  }
+  let url: URL;
+  try {
+    url = new URL(target, 'http://localhost');
+  } catch {
+    return undefined;
+  }
+  return { path: url.pathname, query: url.search === '' ? undefined : url.searchParams };
+}
+
 /** The answer when answering failed inside the server: JSON 500, with nothing of the cause. */
 export function serverErrorResponse(): PlainResponse {
   return jsonError(500, 'The request failed inside the server.');
@@ -472,9 +511,9 @@ export function createHandler<M extends EventMap = AnyEvents>(
 
   const stream = async (
     request: HubRequest,
-    url: URL,
-    groupRaw: string | null,
-    idRaw: string | null,
+    query: URLSearchParams | undefined,
+    groupRaw: string | null | undefined,
+    idRaw: string | null | undefined,
   ): Promise<HubResponse> => {
     const group = checkName(groupRaw, 'group');
     if (typeof group !== 'string') return group;
@@ -482,16 +521,14 @@ export function createHandler<M extends EventMap = AnyEvents>(
     if (typeof id !== 'string') return id;
     const header = request.headers.get('last-event-id');
     const lastEventId =
-      (header == null ? undefined : utf8Header(header)) ??
-      url.searchParams.get('lastEventId') ??
-      undefined;
+      (header == null ? undefined : utf8Header(header)) ?? query?.get('lastEventId') ?? undefined;
     if (lastEventId !== undefined && !LAST_EVENT_ID.test(lastEventId)) {
       return jsonError(
         400,
         `The Last-Event-ID is invalid: at most ${MAX_EVENT_ID_LENGTH} characters, no CR, LF or NUL.`,
       );
     }
-    const token = url.searchParams.get('token') ?? bearer(request) ?? cookie(request, tokenCookie);
+    const token = query?.get('token') ?? bearer(request) ?? cookie(request, tokenCookie);
     if (token !== undefined && token.length > 8192) return jsonError(400, 'The token is too long.');
     if (hub.closed) return hubClosedResponse();
     if (admit !== undefined) {
@@ -504,7 +541,11 @@ export function createHandler<M extends EventMap = AnyEvents>(
         });
       }
     }
-    const decision = await authorize({ group, id, token, request });
+    // Without a hook or a secret every stream is allowed: no promise to wait for.
+    const decision =
+      options.authorize === undefined && options.jwtSecret === undefined
+        ? true
+        : await authorize({ group, id, token, request });
     let meta: Record<string, unknown> | undefined;
     let expiresAt: number | undefined;
     if (decision === false) return jsonError(403, 'Not allowed.');
@@ -656,17 +697,13 @@ export function createHandler<M extends EventMap = AnyEvents>(
   };
 
   const respond = async (request: HubRequest): Promise<HubResponse> => {
-    let url: URL;
-    try {
-      url = new URL(request.url, 'http://localhost');
-    } catch {
-      return jsonError(400, 'The URL is invalid.');
-    }
-    const path = url.pathname;
+    const target = parseTarget(request.url);
+    if (target === undefined) return jsonError(400, 'The URL is invalid.');
+    const { path, query } = target;
     if (path !== base && !path.startsWith(`${base}/`)) return { kind: 'pass' };
     let segments: string[];
     try {
-      segments = path.slice(base.length).split('/').filter(Boolean).map(decodeURIComponent);
+      segments = pathSegments(path.slice(base.length));
     } catch {
       return jsonError(400, 'The path is not valid percent-encoding.');
     }
@@ -692,7 +729,8 @@ export function createHandler<M extends EventMap = AnyEvents>(
       return undefined;
     };
 
-    const [first, ...rest] = segments;
+    const first = segments.shift();
+    const rest = segments;
     try {
       switch (first) {
         case 'stream': {
@@ -701,9 +739,9 @@ export function createHandler<M extends EventMap = AnyEvents>(
           if (early) return early;
           return await stream(
             request,
-            url,
-            rest[0] ?? url.searchParams.get('group'),
-            rest[1] ?? url.searchParams.get('id'),
+            query,
+            rest[0] ?? query?.get('group'),
+            rest[1] ?? query?.get('id'),
           );
         }
         case 'disconnect': {

@@ -488,7 +488,10 @@ export function openNodeStream(
     res.destroy();
     return;
   }
-  res.writeHead(response.status, { ...options.headers, ...response.headers });
+  res.writeHead(
+    response.status,
+    options.headers === undefined ? response.headers : { ...options.headers, ...response.headers },
+  );
   if (req.method === 'HEAD') {
     res.end();
     return;
@@ -588,7 +591,6 @@ class NodeSink implements Sink {
     res.once('finish', done);
     res.once('close', done);
   }
-
 }
 
 /** Where a stream's response holds its sink, for the listeners below. */
