@@ -14,6 +14,7 @@ export interface BenchConfig {
   payloadSize: number;
   warmupEvents: number;
   burstEvents: number;
+  /** Runs of each burst, unicast and many phase; the median run is reported. */
   burstRepeats: number;
   steadyRate: number;
   steadyDurationMs: number;
