@@ -152,8 +152,10 @@ export class MemoryHistory implements HistoryStore {
     while (this.#head < records.length) {
       if (records.length - this.#head <= this.#maxEvents && times[this.#head]! >= oldest) break;
       // Only forget an app's id if no newer record reused it.
-      const { id } = records[this.#head]!;
-      if (this.#byId.get(id) === this.#base + this.#head) this.#byId.delete(id);
+      if (this.#byId.size !== 0) {
+        const { id } = records[this.#head]!;
+        if (this.#byId.get(id) === this.#base + this.#head) this.#byId.delete(id);
+      }
       this.#head++;
     }
     // Compact once the dead prefix dominates, so trimming stays O(1) amortised.
