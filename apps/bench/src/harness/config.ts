@@ -28,6 +28,8 @@ export interface BenchConfig {
   quietWaitMs: number;
   /** Idle time after connecting before memory is read. */
   settleMs: number;
+  /** Connections opened and closed before the memory baseline (see `warmUpConnections`). */
+  memoryWarmClients: number;
   outDir: string;
   /** Write a V8 CPU profile of each Node server (`--cpu-prof`) and print its hottest frames. */
   profile: boolean;
@@ -58,6 +60,7 @@ export const FULL: Omit<BenchConfig, 'only' | 'outDir' | 'phases'> = {
   groupRounds: 20,
   phaseTimeoutMs: 45_000,
   settleMs: 1_000,
+  memoryWarmClients: 1_000,
   quietWaitMs: 10_000,
 };
 
@@ -76,6 +79,7 @@ export const QUICK: Omit<BenchConfig, 'only' | 'outDir' | 'phases'> = {
   groupRounds: 10,
   phaseTimeoutMs: 20_000,
   settleMs: 300,
+  memoryWarmClients: 100,
   quietWaitMs: 5_000,
 };
 

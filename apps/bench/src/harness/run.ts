@@ -122,6 +122,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   try {
     server = await startServer(binary, runtimeArgs(spec.runtime, script, profileDir), ctx.appDir);
+    await warmUpConnections(server, spec, config, path.join(ctx.distDir, 'loadgen', 'worker.js'));
     await sleep(config.settleMs);
     result.baseline = (await server.stats()).memory;
 
@@ -322,4 +323,43 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     }
   }
   return result;
+}
+
+/**
+ * Opens and closes `memoryWarmClients` connections before the memory baseline is read. A process
+ * grows once as it serves its first connections (V8 sizes its young generation for the load, the
+ * JIT compiles the connect path, malloc keeps what those used): that growth is not per connection,
+ * and counted in the 10 000 connections it inflated RSS per connection by ~2 KiB, by a different
+ * amount for each server. After the warm-up the baseline holds it, and what connecting adds is
+ * what each connection costs.
+ */
+async function warmUpConnections(
+  server: ServerProcess,
+  spec: ServerSpec,
+  config: BenchConfig,
+  workerScript: string,
+): Promise<void> {
+  if (config.memoryWarmClients <= 0) return;
+  const warm = new LoadGenerator(workerScript, config.memoryWarmClients, config.memoryWarmClients);
+  try {
+    await warm.connect(
+      server.streamPort,
+      {
+        batch: config.connectBatch,
+        groups: config.groups,
+        path: spec.streamPath ?? '/sse',
+        timeoutMs: 60_000,
+        protocol: spec.protocol,
+        streamsPerConnection: STREAMS_PER_CONNECTION,
+      },
+      () => {},
+    );
+  } finally {
+    await warm.close();
+  }
+  for (let i = 0; i < 50; i++) {
+    const { clients } = await server.call<{ clients: number }>('/bench/clients');
+    if (clients === 0) break;
+    await sleep(100);
+  }
 }
