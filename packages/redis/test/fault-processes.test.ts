@@ -122,11 +122,19 @@ it('tells the publisher (503 + Retry-After) while Redis is gone; nothing accepte
   const all = sent.flat();
   const accepted = all.filter((s) => s.status === 200);
   const refused = all.filter((s) => s.status === 503);
+  // A send accepted while Redis was being killed is the one ambiguous case (packages/redis README,
+  // "Failure modes"): Redis ran its script and answered, then died before writing the pub/sub
+  // message to every subscriber, and this Redis keeps nothing across a restart. Its node delivers
+  // it (after orderTimeoutMs); the other nodes may never see it. Every other accepted send must
+  // reach every client.
+  const ambiguous = new Set(accepted.filter((s) => s.phase === 'outage').map((s) => s.data));
+  const expected = (node: number, data: string) =>
+    !ambiguous.has(data) || Number(data.slice(0, data.indexOf(':'))) === node;
   await until(
     () =>
-      clients.every(({ client }) => {
+      clients.every(({ node, client }) => {
         const got = new Set(client.events.map((e) => e.data));
-        return accepted.every((s) => got.has(s.data));
+        return accepted.every((s) => got.has(s.data) || !expected(node, s.data));
       }),
     'every accepted send on every client',
     15_000,
@@ -151,13 +159,15 @@ it('tells the publisher (503 + Retry-After) while Redis is gone; nothing accepte
       },
     };
   });
-  const perClient = clients.map(({ name, client }) => {
+  const perClient = clients.map(({ node, name, client }) => {
     const data = client.events.map((e) => e.data);
     return {
       client: name,
       received: data.length,
       duplicates: data.length - new Set(data).size,
-      missingAccepted: accepted.filter((s) => !data.includes(s.data)).length,
+      missingAccepted: accepted.filter((s) => !data.includes(s.data) && expected(node, s.data))
+        .length,
+      missingAmbiguous: [...ambiguous].filter((d) => !data.includes(d)).length,
       refusedReceived: data.filter((d) => refusedSet.has(d)).length,
     };
   });
@@ -182,7 +192,8 @@ it('tells the publisher (503 + Retry-After) while Redis is gone; nothing accepte
     expect(n.broker.refused).toBe(n.outage.refused + n.after.refused);
   }
 
-  const reference = clients[0]!.client.events.map((e) => e.data);
+  const sure = (data: string) => !ambiguous.has(data);
+  const reference = clients[0]!.client.events.map((e) => e.data).filter(sure);
   for (const c of perClient) {
     // No event accepted with 200 is missing, none arrives twice, nothing refused arrives.
     expect(c.missingAccepted).toBe(0);
@@ -195,7 +206,7 @@ it('tells the publisher (503 + Retry-After) while Redis is gone; nothing accepte
     for (let i = 1; i < events.length; i++)
       expect(compareStreamIds(events[i - 1]!.id!, events[i]!.id!)).toBeLessThan(0);
     // One order on every client: the same sequence of events.
-    expect(events.map((e) => e.data)).toEqual(reference);
+    expect(events.map((e) => e.data).filter(sure)).toEqual(reference);
     // Each publisher's sends in the order it sent them.
     for (let n = 0; n < 3; n++) {
       const order = events
