@@ -207,29 +207,11 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     const runs = (phase: string) =>
       !gaveUp && (config.phases.length === 0 || config.phases.includes(phase));
 
-    // Warm-up (not measured), then bursts; a slow server gets one burst, not three.
-    await measure('warmup', config.warmupEvents, timeout, '/bench/broadcast', {
-      n: config.warmupEvents,
-    });
-    result.burstRuns = [];
-    for (let i = 0; i < config.burstRepeats && runs('burst'); i++) {
-      const m = await measure(`burst${i}`, config.burstEvents, timeout, '/bench/broadcast', {
-        n: config.burstEvents,
-      });
-      if (!m) break;
-      result.burstRuns.push(m);
-      log(`  burst ${i + 1}/${config.burstRepeats}: ${describe(m)}`);
-      if (m.ms > 10_000) break;
-      await sleep(200);
-    }
-    if (result.burstRuns.length) {
-      const mid = median(result.burstRuns.map((m) => m.rate));
-      result.burst = result.burstRuns.find((m) => m.rate === mid) ?? result.burstRuns[0];
-    }
-
     /**
-     * A phase of about a second swings by a third from run to run on a shared machine: like
-     * burst, it runs `burstRepeats` times and the median run (by throughput) is reported.
+     * Runs a measured phase `burstRepeats` times and returns the median run by throughput: a phase
+     * of about a second swings by a third from run to run on a shared machine. Each run has a
+     * phase name of its own, so a late report of one is never taken for the next. With
+     * `slowMs`, a run slower than that ends the series (a slow server gets one run, not three).
      */
     const repeated = async (
       name: string,
@@ -237,44 +219,58 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       perClient: number,
       path: string,
       params: Record<string, number>,
-    ): Promise<PhaseMetrics | undefined> => {
+      slowMs = Number.POSITIVE_INFINITY,
+    ): Promise<{ runs: PhaseMetrics[]; median: PhaseMetrics | undefined }> => {
       const done: PhaseMetrics[] = [];
       for (let i = 0; i < config.burstRepeats && runs(name); i++) {
-        const m = await measure(name, perClient, timeout, path, params);
+        const m = await measure(`${name}${i}`, perClient, timeout, path, params);
         if (!m) break;
         done.push(m);
         log(`  ${label} ${i + 1}/${config.burstRepeats}: ${describe(m)}`);
-        if (m.received < m.expected) break;
+        if (m.ms > slowMs) break;
         await sleep(200);
       }
       const mid = median(done.map((m) => m.rate));
-      return done.find((m) => m.rate === mid) ?? done[0];
+      return { runs: done, median: done.find((m) => m.rate === mid) ?? done[0] };
     };
+
+    // Warm-up (not measured), then bursts; a slow server gets one burst, not three.
+    await measure('warmup', config.warmupEvents, timeout, '/bench/broadcast', {
+      n: config.warmupEvents,
+    });
+    const bursts = await repeated(
+      'burst',
+      'burst',
+      config.burstEvents,
+      '/bench/broadcast',
+      { n: config.burstEvents },
+      10_000,
+    );
+    result.burstRuns = bursts.runs;
+    result.burst = bursts.median;
 
     // Unicast to distinct clients.
     if (runs('unicast')) {
-      result.unicast = await repeated(
-        'unicast',
-        'unicast',
-        config.unicastRounds,
-        '/bench/unicast',
-        {
+      result.unicast = (
+        await repeated('unicast', 'unicast', config.unicastRounds, '/bench/unicast', {
           clients: config.clients,
           groups: config.groups,
           rounds: config.unicastRounds,
-        },
-      );
+        })
+      ).median;
     }
 
     // One call per round listing every client.
     if (runs('many')) {
-      result.many = await repeated(
-        'many',
-        `many (${config.clients} clients per call)`,
-        config.manyRounds,
-        '/bench/many',
-        { clients: config.clients, groups: config.groups, rounds: config.manyRounds },
-      );
+      result.many = (
+        await repeated(
+          'many',
+          `many (${config.clients} clients per call)`,
+          config.manyRounds,
+          '/bench/many',
+          { clients: config.clients, groups: config.groups, rounds: config.manyRounds },
+        )
+      ).median;
     }
 
     // Group fan-out.
