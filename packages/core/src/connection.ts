@@ -1,4 +1,4 @@
-import { concatBytes, utf8 } from './encoding.js';
+import { concatBytes, dataLines, utf8 } from './encoding.js';
 import type { ConnectionControl, Sink } from './sink.js';
 import type { ClientInfo } from './target.js';
 
@@ -109,11 +109,14 @@ export function plainEventLength(event: PlainEvent): number {
   return length;
 }
 
-/** A plain event's text. */
+/**
+ * A queued event's text (a record's too: data of several lines gets one `data:` line per line).
+ * The fields are not checked again: they were when the event was sent.
+ */
 export function plainEventText(event: PlainEvent): string {
   const head = event.event === undefined ? '' : `event: ${event.event}\n`;
   const retry = event.retry === undefined ? '' : `retry: ${event.retry}\n`;
-  return `${head}id: ${event.id}\n${retry}data: ${event.data}\n\n`;
+  return `${head}id: ${event.id}\n${retry}${dataLines(event.data)}\n`;
 }
 
 /** Set by `ConnectionView`'s static block: the only way from a view back to its state. */

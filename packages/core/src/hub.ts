@@ -12,13 +12,13 @@ import {
   ConnectionState,
   connectionStateOf,
   type DisconnectReason,
+  plainEventText,
   type SlowClientPolicy,
 } from './connection.js';
 import {
   assertEventId,
   assertEventName,
   assertRetry,
-  dataLines,
   encodeComment,
   encodeEvent,
   formatEvent,
@@ -1330,14 +1330,7 @@ function assertResumableId(id: string): void {
  * from other nodes go through `encodeEvent`, which validates again.
  */
 function encodeRecord(record: HistoryRecord): Uint8Array {
-  return utf8(formatRecord(record));
-}
-
-function formatRecord(record: HistoryRecord): string {
-  let head = record.event === undefined ? '' : `event: ${record.event}\n`;
-  head += `id: ${record.id}\n`;
-  if (record.retry !== undefined) head += `retry: ${record.retry}\n`;
-  return `${head}${dataLines(record.data)}\n`;
+  return utf8(plainEventText(record));
 }
 
 /**
