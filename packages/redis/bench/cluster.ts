@@ -222,20 +222,35 @@ interface Row {
   complete: string;
 }
 
-async function scenario(
+/** Starts `nodeCount` nodes, connects `CLIENTS` clients to each, runs `measure`, stops it all. */
+async function withCluster<T>(
+  script: string,
+  nodeCount: number,
+  env: Record<string, string>,
+  measure: (nodes: Node[], clients: Clients) => Promise<T>,
+): Promise<T> {
+  const nodes: Node[] = [];
+  const clients = new Clients();
+  try {
+    for (let n = 0; n < nodeCount; n++)
+      nodes.push(await startNode(script, { ...env, NODE_ID: `bench${n}` }));
+    for (const [n, node] of nodes.entries()) await clients.connect(node.port, n, CLIENTS);
+    await sleep(500);
+    return await measure(nodes, clients);
+  } finally {
+    clients.close();
+    await stopNodes(nodes);
+  }
+}
+
+function scenario(
   name: string,
   script: string,
   nodeCount: number,
   env: Record<string, string>,
 ): Promise<Row> {
-  const nodes: Node[] = [];
-  for (let n = 0; n < nodeCount; n++)
-    nodes.push(await startNode(script, { ...env, NODE_ID: `bench${n}` }));
-  const clients = new Clients();
-  try {
-    for (const [n, node] of nodes.entries()) await clients.connect(node.port, n, CLIENTS);
+  return withCluster(script, nodeCount, env, async (nodes, clients) => {
     const total = nodeCount * CLIENTS;
-    await sleep(500);
 
     // Latency: a steady rate of broadcasts, all published on node 0.
     clients.reset();
@@ -272,10 +287,7 @@ async function scenario(
       deliveriesPerSecond: clients.received / elapsed,
       complete: done ? 'all' : `${((100 * clients.received) / (published * total)).toFixed(1)}%`,
     };
-  } finally {
-    clients.close();
-    await stopNodes(nodes);
-  }
+  });
 }
 
 // ------------------------------------------------------------------ unicast
@@ -326,20 +338,14 @@ async function redisCpu(redisUrl: string | undefined): Promise<number> {
   }
 }
 
-async function unicastScenario(
+function unicastScenario(
   name: string,
   script: string,
   nodeCount: number,
   env: Record<string, string>,
   redisUrl: string | undefined,
 ): Promise<UnicastRow> {
-  const nodes: Node[] = [];
-  for (let n = 0; n < nodeCount; n++)
-    nodes.push(await startNode(script, { ...env, NODE_ID: `bench${n}` }));
-  const clients = new Clients();
-  try {
-    for (const [n, node] of nodes.entries()) await clients.connect(node.port, n, CLIENTS);
-    await sleep(500);
+  return withCluster(script, nodeCount, env, async (nodes, clients) => {
     const perNode = CLIENTS * SENDS;
     const total = perNode * nodeCount;
     clients.reset();
@@ -391,11 +397,7 @@ async function unicastScenario(
       lost,
       duplicated,
     };
-  } finally {
-    clients.counts = undefined;
-    clients.close();
-    await stopNodes(nodes);
-  }
+  });
 }
 
 // ------------------------------------------------------------------ main
