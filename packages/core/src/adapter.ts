@@ -17,13 +17,11 @@
  * The encoding functions write spec-exact `text/event-stream` bytes for transports and brokers
  * that frame events themselves.
  */
-export {
-  type Connection,
-  type ConnectionInfo,
-  type DisconnectReason,
-  type PlainEvent,
-  plainEventText,
-  type Queued,
+export type {
+  Connection,
+  ConnectionInfo,
+  DisconnectReason,
+  Queued,
 } from './connection.js';
 export {
   assertEventId,

@@ -1,4 +1,4 @@
-import { concatBytes, dataLines, utf8 } from './encoding.js';
+import { utf8 } from './encoding.js';
 import type { ConnectionControl, Sink } from './sink.js';
 import type { ClientInfo } from './target.js';
 
@@ -82,42 +82,12 @@ export interface Connection extends ConnectionControl {
 }
 
 /**
- * A unicast event queued as it is, written at flush: every field is printable ASCII or tab (one
- * byte per character) and its data is one line. Its text is `event: <event>\n` (when set),
- * `id: <id>\n`, `retry: <retry>\n` (when set), then `data: <data>\n\n` (see `plainEventText`).
+ * What a connection queues: bytes (an event encoded once and shared by its recipients, or a
+ * unicast event encoded for this connection), or the text of a line only this connection gets
+ * (`retry:`, the `connected` event), made only of printable ASCII, tab, CR and LF, so that its
+ * length is its byte length.
  */
-export interface PlainEvent {
-  readonly event: string | undefined;
-  readonly id: string;
-  readonly retry: number | undefined;
-  readonly data: string;
-}
-
-/**
- * What a connection queues: an event's bytes, shared by every recipient; the text of a line only
- * this connection gets (`retry:`, the `connected` event), made only of printable ASCII, tab, CR
- * and LF, so that its length is its byte length; or a unicast event, kept as it is until flush
- * (no text is built for it in the send loop).
- */
-export type Queued = Uint8Array | string | PlainEvent;
-
-/** Bytes of a plain event's text. */
-export function plainEventLength(event: PlainEvent): number {
-  let length = 13 + event.id.length + event.data.length;
-  if (event.event !== undefined) length += 8 + event.event.length;
-  if (event.retry !== undefined) length += 8 + String(event.retry).length;
-  return length;
-}
-
-/**
- * A queued event's text (a record's too: data of several lines gets one `data:` line per line).
- * The fields are not checked again: they were when the event was sent.
- */
-export function plainEventText(event: PlainEvent): string {
-  const head = event.event === undefined ? '' : `event: ${event.event}\n`;
-  const retry = event.retry === undefined ? '' : `retry: ${event.retry}\n`;
-  return `${head}id: ${event.id}\n${retry}${dataLines(event.data)}\n`;
-}
+export type Queued = Uint8Array | string;
 
 /** Set by `ConnectionView`'s static block: the only way from a view back to its state. */
 let stateOfView: (view: object) => ConnectionState | undefined;
@@ -330,31 +300,27 @@ export class ConnectionState implements Connection {
 }
 
 function sizeOf(queued: Queued): number {
-  return typeof queued === 'string'
-    ? queued.length
-    : queued instanceof Uint8Array
-      ? queued.byteLength
-      : plainEventLength(queued);
+  return typeof queued === 'string' ? queued.length : queued.byteLength;
 }
 
 /**
- * Everything queued as one chunk. Unicast text is encoded here, once per connection and tick,
- * instead of once per event (then copied again into the chunk).
+ * Everything queued as one chunk. A single part is handed over as it is when it is a whole
+ * buffer; a view of part of a larger one (a unicast event, see `utf8Transient`) is copied, so a
+ * sink that keeps the chunk does not keep the larger buffer.
  */
 function join(queue: readonly Queued[], totalLength: number): Uint8Array {
-  if (queue.length === 1) {
-    const only = queue[0]!;
-    return only instanceof Uint8Array ? only : utf8(textOf(only));
+  const only = queue.length === 1 ? queue[0]! : undefined;
+  if (only instanceof Uint8Array && only.byteLength === only.buffer.byteLength) return only;
+  if (typeof only === 'string') return utf8(only);
+  const out = new Uint8Array(totalLength);
+  let at = 0;
+  for (const queued of queue) {
+    if (typeof queued === 'string') {
+      for (let i = 0; i < queued.length; i++) out[at++] = queued.charCodeAt(i);
+    } else {
+      out.set(queued, at);
+      at += queued.byteLength;
+    }
   }
-  let text = true;
-  for (const queued of queue) if (queued instanceof Uint8Array) text = false;
-  if (text) return utf8(queue.map((queued) => textOf(queued as string | PlainEvent)).join(''));
-  return concatBytes(
-    queue.map((queued) => (queued instanceof Uint8Array ? queued : utf8(textOf(queued)))),
-    totalLength,
-  );
-}
-
-function textOf(queued: string | PlainEvent): string {
-  return typeof queued === 'string' ? queued : plainEventText(queued);
+  return out;
 }

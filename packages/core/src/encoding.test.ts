@@ -1,8 +1,15 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { plainEventLength, plainEventText } from './connection.js';
-import { encodeComment, encodeEvent, encodeRetry, formatEvent, serializeData } from './encoding.js';
+import {
+  checkedEventText,
+  encodeComment,
+  encodeEvent,
+  encodeRetry,
+  formatEvent,
+  serializeData,
+  utf8Transient,
+} from './encoding.js';
 import { SSEError } from './errors.js';
 
 const decoder = new TextDecoder();
@@ -149,25 +156,47 @@ describe('property: what eventsource-parser reads back is exactly what was encod
   });
 });
 
-describe('plain unicast events', () => {
-  const plain = fc.stringMatching(/^[\t\x20-\x7e]*$/);
-  it('are written as formatEvent writes them, one byte per character', () => {
+describe('checked event text', () => {
+  const field = fc.string().filter((text) => !/[\r\n\0]/.test(text));
+  it('is the text formatEvent writes for the same fields', () => {
     fc.assert(
       fc.property(
         fc.option(
-          plain.filter((name) => name.length > 0),
+          field.filter((name) => name.length > 0),
           { nil: undefined },
         ),
-        plain.filter((id) => id.length > 0),
+        field.filter((id) => id.length > 0),
         fc.option(fc.nat(), { nil: undefined }),
-        plain,
+        fc.string(),
         (event, id, retry, data) => {
-          const text = plainEventText({ event, id, retry, data });
+          const text = checkedEventText({ event, id, retry, data });
           expect(text).toBe(formatEvent({ event, id, retry, data }));
-          expect(plainEventLength({ event, id, retry, data })).toBe(text.length);
-          expect(encodeEvent({ event, id, retry, data }).byteLength).toBe(text.length);
+          if (!/[\r\n]/.test(data)) {
+            expect(checkedEventText({ event, id, retry, data }, true)).toBe(text);
+          }
         },
       ),
     );
+  });
+});
+
+describe('utf8Transient', () => {
+  it('encodes like TextEncoder, each result its own bytes, across block boundaries', () => {
+    const texts = Array.from(
+      { length: 3000 },
+      (_, i) => `id: ${i}\ndata: ${'é€😀x'.repeat(i % 40)}\n\n`,
+    );
+    const views = texts.map((text) => utf8Transient(text));
+    const encoder = new TextEncoder();
+    for (const [i, view] of views.entries()) expect(view).toEqual(encoder.encode(texts[i]));
+    // Many share a block; none is the whole of one.
+    expect(new Set(views.map((view) => view.buffer)).size).toBeLessThan(views.length / 10);
+    expect(views.every((view) => view.byteLength < view.buffer.byteLength)).toBe(true);
+  });
+  it('gives long text a buffer of its own', () => {
+    const text = 'x'.repeat(10_000);
+    const view = utf8Transient(text);
+    expect(view.byteLength).toBe(10_000);
+    expect(view.buffer.byteLength).toBe(10_000);
   });
 });

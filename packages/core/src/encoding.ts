@@ -137,6 +137,51 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/** Size of the blocks that `utf8Transient` encodes into. */
+const BLOCK_SIZE = 64 * 1024;
+/** Longer text gets a buffer of its own (its UTF-8 form is at most 3 bytes per code unit). */
+const MAX_TRANSIENT_LENGTH = 4 * 1024;
+let block = new Uint8Array(BLOCK_SIZE);
+let blockUsed = 0;
+
+/**
+ * UTF-8 encodes text that is written out within the current tick (a unicast event for one
+ * connection): into the free end of a shared 64 KiB block, so that an event costs no buffer of
+ * its own. A block is filled once and never written again, so every view stays valid; but a view
+ * keeps its whole block in memory, so these bytes are for a queue that is flushed this tick, not
+ * for anything that may wait (a blocked connection, a replay, the history).
+ */
+export function utf8Transient(text: string): Uint8Array {
+  if (text.length > MAX_TRANSIENT_LENGTH) return encoder.encode(text);
+  if (BLOCK_SIZE - blockUsed < text.length * 3) {
+    block = new Uint8Array(BLOCK_SIZE);
+    blockUsed = 0;
+  }
+  const start = blockUsed;
+  blockUsed += encoder.encodeInto(text, block.subarray(start)).written;
+  return block.subarray(start, blockUsed);
+}
+
+/** The fields of an event that the hub already validated (its records, a queued unicast). */
+export interface CheckedEvent {
+  readonly event: string | undefined;
+  readonly id: string;
+  readonly retry: number | undefined;
+  readonly data: string;
+}
+
+/**
+ * The text of an event whose fields were validated when it was sent: `event:` (when set), `id:`,
+ * `retry:` (when set), one `data:` line per line of data, and the blank line. With `oneLine` the
+ * data is known to have no line break (JSON text never has one) and is not scanned for one.
+ */
+export function checkedEventText(event: CheckedEvent, oneLine = false): string {
+  const head = event.event === undefined ? '' : `event: ${event.event}\n`;
+  const retry = event.retry === undefined ? '' : `retry: ${event.retry}\n`;
+  const data = oneLine ? `data: ${event.data}\n` : dataLines(event.data);
+  return `${head}id: ${event.id}\n${retry}${data}\n`;
+}
+
 /** Joins byte chunks into one. */
 export function concatBytes(chunks: readonly Uint8Array[], totalLength: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;

@@ -38,7 +38,6 @@ describe('entries', () => {
       'formatEvent',
       'jsonError',
       'notFoundResponse',
-      'plainEventText',
       'serializeData',
       'serverErrorResponse',
     ]);

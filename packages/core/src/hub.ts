@@ -12,19 +12,20 @@ import {
   ConnectionState,
   connectionStateOf,
   type DisconnectReason,
-  plainEventText,
   type SlowClientPolicy,
 } from './connection.js';
 import {
   assertEventId,
   assertEventName,
   assertRetry,
+  checkedEventText,
   encodeComment,
   encodeEvent,
   formatEvent,
   MAX_EVENT_ID_LENGTH,
   serializeData,
   utf8,
+  utf8Transient,
 } from './encoding.js';
 import { SSEError } from './errors.js';
 import type { AnyEvents, EventMap, HubEvent } from './event.js';
@@ -230,8 +231,6 @@ export class Hub<M extends EventMap = AnyEvents> {
   readonly #groups = new Map<string, Map<string, ConnectionState[]>>();
   readonly #connections = new Set<ConnectionState>();
   readonly #history: HistoryStore;
-  /** The history is the built-in memory store, whose own ids are printable ASCII. */
-  readonly #memoryIds: boolean;
   readonly #broker: Broker | undefined;
   readonly #owner: ConnectionOwner;
   readonly #heartbeatMs: number;
@@ -333,7 +332,6 @@ export class Hub<M extends EventMap = AnyEvents> {
         : history !== undefined && 'append' in history
           ? history
           : new MemoryHistory(history);
-    this.#memoryIds = this.#history instanceof MemoryHistory;
     const now = options.now ?? Date.now;
     const counters = this.#counters;
     const maxQueuedEvents = positive(options.maxQueuedEvents ?? 100, 'maxQueuedEvents');
@@ -874,8 +872,9 @@ export class Hub<M extends EventMap = AnyEvents> {
       return resolved(this.#deliverNew(partial, appId ?? this.#fallbackId()));
     }
     if (typeof assigned === 'string' && this.#pendingAsync === 0) {
-      // The default store's own ids are plain ASCII: only an app's id needs checking.
-      return resolved(this.#deliverNew(partial, assigned, appId === undefined && this.#memoryIds));
+      // Data serialised to JSON is one line: only a string needs scanning for line breaks.
+      const oneLine = typeof (event as { data: unknown }).data !== 'string';
+      return resolved(this.#deliverNew(partial, assigned, oneLine));
     }
     // An asynchronous store: deliver in the order of the sends, each once its id is known.
     this.#pendingAsync++;
@@ -925,8 +924,8 @@ export class Hub<M extends EventMap = AnyEvents> {
     return `${this.#prefix}local-${Date.now().toString(36)}-${(++this.#connectionSeq).toString(36)}`;
   }
 
-  /** `plainId`: the id is known to be printable ASCII (see `isPlain`). */
-  #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string, plainId = false): number {
+  /** `oneLine`: the data is known to have no line break (see `checkedEventText`). */
+  #deliverNew(partial: Omit<HistoryRecord, 'id'>, id: string, oneLine = false): number {
     const record = partial as HistoryRecord;
     record.id = id;
     this.#counters.eventsSent++;
@@ -936,7 +935,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     const target = record.target;
     const reached =
       target.kind === 'client'
-        ? this.#deliverToClient(target.group, target.id, record, plainId)
+        ? this.#deliverToClient(target.group, target.id, record, oneLine)
         : this.#deliver(target, (record.bytes ??= encodeRecord(record)), id);
     if (this.#broker !== undefined && target.kind !== 'where') {
       this.#publishRemote({
@@ -952,22 +951,22 @@ export class Hub<M extends EventMap = AnyEvents> {
 
   /**
    * Unicast, the hot path of notifications: nothing is encoded for a client that is not connected
-   * here (replay encodes from the history), and the text of an event for one connection is
-   * queued as is and encoded at flush with the rest of the tick's events for it.
+   * here (replay encodes from the history). For a client with one connection that writes this
+   * tick, the event is encoded straight into a shared block (`utf8Transient`): no buffer of its
+   * own, and nothing of the send (record, text) stays alive until the flush but those bytes.
    */
   #deliverToClient(
     group: string,
     clientId: string,
     record: HistoryRecord,
-    plainId: boolean,
+    oneLine: boolean,
   ): number {
     const connections = this.#groups.get(group)?.get(clientId);
     if (connections === undefined) return 0;
     const count = connections.length;
-    if (count === 1 && record.bytes === undefined) {
-      // Queued as it is and written at flush: no text is built here, in the send loop.
-      const plain = isPlain(record, plainId);
-      connections[0]!.enqueue(plain ? record : (record.bytes = encodeRecord(record)), record.id);
+    const only = count === 1 ? connections[0]! : undefined;
+    if (only !== undefined && only.blockedSince === 0 && only.held === undefined) {
+      only.push(record.bytes ?? utf8Transient(checkedEventText(record, oneLine)));
     } else {
       const bytes = (record.bytes ??= encodeRecord(record));
       for (let i = 0; i < count; i++) connections[i]!.enqueue(bytes, record.id);
@@ -1330,24 +1329,8 @@ function assertResumableId(id: string): void {
  * from other nodes go through `encodeEvent`, which validates again.
  */
 function encodeRecord(record: HistoryRecord): Uint8Array {
-  return utf8(plainEventText(record));
+  return utf8(checkedEventText(record));
 }
-
-/**
- * Whether the record can be queued as a `PlainEvent`: all of it printable ASCII (so its length
- * is its UTF-8 length) and its data one line. Otherwise it is encoded (`encodeRecord`).
- */
-function isPlain(record: HistoryRecord, plainId: boolean): boolean {
-  const { event } = record;
-  return (
-    !NOT_PLAIN.test(record.data) &&
-    (plainId || !NOT_PLAIN.test(record.id)) &&
-    (event === undefined || !NOT_PLAIN.test(event))
-  );
-}
-
-/** Anything but printable ASCII and tabs: line breaks, controls and every non-ASCII character. */
-const NOT_PLAIN = /[^\t\x20-\x7e]/;
 
 /** Anything but printable ASCII, tabs and line breaks: such text is encoded at once (its UTF-8 length may differ from its length). */
 const NON_ASCII = /[^\t\n\r\x20-\x7e]/;

@@ -448,6 +448,59 @@ describe('the wire format', () => {
   });
 });
 
+describe('unicast frames', () => {
+  test("a socket that keeps a pending write keeps its bytes while other sockets' frames are built", async () => {
+    const server = createServer();
+    const sockets: Socket[] = [];
+    server.on('connection', (socket) => sockets.push(socket));
+    const { hub, origin } = await start(
+      { heartbeatMs: 60_000, maxQueuedEvents: 100_000, maxQueuedBytes: 256 * 1024 * 1024 },
+      {},
+      server,
+    );
+    const slow = await rawClient(origin);
+    slow.send(`GET ${BASE}/stream/g/slow HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await slow.until('event: connected');
+    const fast = await rawClient(origin);
+    fast.send(`GET ${BASE}/stream/g/fast HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await fast.until('event: connected');
+    const slowSide = sockets[0]!;
+    slow.socket.pause();
+    // Each tick: one frame per client, built in the adapter's reused buffer while its socket
+    // takes writes at once; a distinct payload per client and tick shows any byte overwritten.
+    const payload = (who: string, tick: number) =>
+      `${who}${tick}:${String.fromCharCode(97 + (tick % 26)).repeat(700)}`;
+    let ticks = 0;
+    let extra = -1;
+    while (extra !== 0) {
+      // Two events per client and tick: a frame of several parts.
+      for (let i = 0; i < 2; i++, ticks++) {
+        void hub.send({ group: 'g', id: 'slow' }, { data: payload('s', ticks) });
+        void hub.send({ group: 'g', id: 'fast' }, { data: payload('f', ticks) });
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      // Once the slow socket holds a pending write, fifty more ticks build frames for the other.
+      if (extra === -1 && slowSide.writableLength > 0) extra = 50;
+      else if (extra > 0) extra--;
+      expect(ticks).toBeLessThan(100_000);
+    }
+    slow.socket.resume();
+    const expected = (who: string) =>
+      Array.from({ length: ticks }, (_, tick) => `data: ${payload(who, tick)}\n`).join('');
+    const dataOf = (text: string) =>
+      text
+        .replace(/\r\n[0-9a-f]+\r\n/g, '')
+        .split('\n')
+        .filter((line) => line.startsWith('data: ') && !line.includes('"connectionId"'))
+        .map((line) => `${line}\n`)
+        .join('');
+    await waitFor(() => dataOf(slow.text).length >= expected('s').length, 20_000, 'the slow client');
+    await waitFor(() => dataOf(fast.text).length >= expected('f').length, 5_000, 'the fast client');
+    expect(dataOf(slow.text)).toBe(expected('s'));
+    expect(dataOf(fast.text)).toBe(expected('f'));
+  }, 60_000);
+});
+
 describe('sseHandler options', () => {
   test('endTimeoutMs: a kicked client that does not read is cut after it, not after 10 s', async () => {
     const { hub, server, url } = await start(

@@ -45,7 +45,6 @@ import {
   type HubHandler,
   type HubRequest,
   notFoundResponse,
-  type PlainEvent,
   type PlainResponse,
   type Queued,
   type Sink,
@@ -563,7 +562,7 @@ class NodeSink implements Sink {
       if (length === 0) return true;
       if (res.writableEnded) return false;
       if (this.direct && (socket as OwnedSocket)._httpMessage === res && socket.writable)
-        return socket.write(frameParts(parts, length));
+        return writeFrame(socket, parts, length);
       const body = Buffer.allocUnsafe(length);
       copyParts(body, 0, parts);
       return res.write(body);
@@ -736,80 +735,87 @@ function frameChunk(chunk: Uint8Array): Buffer {
 
 let lastParts: readonly Uint8Array[] = [];
 let lastPartsFrame: Buffer = Buffer.alloc(0);
+let lastFirst: Queued | undefined;
+
+/** Frames of at most this size are built in a reused buffer (`writeFrame`); Node's pool size. */
+const SCRATCH_SIZE = 8 * 1024;
+let scratch: Buffer | undefined;
+
+/**
+ * Writes what a connection queued as one HTTP/1.1 chunk (see `frameParts`). A frame of the
+ * connection's own bytes (a unicast) is built in a reused buffer when the socket has nothing
+ * pending: a socket that takes the whole write at once, the usual case, has copied it by the time
+ * `write` returns, and the buffer serves the next frame. When the write stays pending, the socket
+ * keeps that buffer (no larger than one of Node's pool slabs, which a frame of its own would pin
+ * as well) and the next frame gets a new one.
+ */
+function writeFrame(socket: Socket, parts: readonly Queued[], length: number): boolean {
+  const first = parts[0]!;
+  const size = frameLength(length);
+  if (
+    parts.length === 1 ||
+    first === lastFirst ||
+    sameParts(parts, lastParts) ||
+    size > SCRATCH_SIZE ||
+    socket.writableLength !== 0
+  ) {
+    return socket.write(frameParts(parts, length));
+  }
+  lastFirst = first;
+  scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE);
+  fillFrame(scratch, parts, length);
+  const accepted = socket.write(scratch.subarray(0, size));
+  if (socket.writableLength !== 0) scratch = undefined;
+  return accepted;
+}
+
+/** Bytes of a chunk frame of `length` bytes: hex size, CRLF, the bytes, CRLF. */
+function frameLength(length: number): number {
+  return length.toString(16).length + length + 4;
+}
 
 /**
  * What a connection queued, `length` bytes in all, framed as one HTTP/1.1 chunk like
- * `frameChunk`: shared event bytes are copied in, text and unicast events (ASCII: one byte per
- * character) are written in directly. A burst of broadcasts (or list sends) queues the same
- * events, in the same order, on every connection: the last such frame is kept and reused, so the
- * burst is framed once, not once per recipient.
+ * `frameChunk`: event bytes are copied in, text (ASCII: one byte per character) is written in. A
+ * burst of broadcasts (or list sends) queues the same events, in the same order, on every
+ * connection: once a second connection starts with the same bytes as the one before, its frame is
+ * kept and reused, so the burst is framed twice, not once per recipient.
  */
 function frameParts(parts: readonly Queued[], length: number): Buffer {
   const first = parts[0]!;
   const shared = first instanceof Uint8Array;
   if (shared && parts.length === 1) return frameChunk(first);
   if (shared && sameParts(parts, lastParts)) return lastPartsFrame;
-  const size = length.toString(16);
-  const frame = Buffer.allocUnsafe(size.length + length + 4);
-  let at = frame.write(size, 0, 'latin1');
+  const frame = fillFrame(Buffer.allocUnsafe(frameLength(length)), parts, length);
+  if (shared && first === lastFirst && allBytes(parts)) {
+    lastParts = parts.slice() as Uint8Array[];
+    lastPartsFrame = frame;
+  }
+  lastFirst = first;
+  return frame;
+}
+
+/** Writes the chunk frame of `parts` at the start of `frame`; returns `frame`. */
+function fillFrame(frame: Buffer, parts: readonly Queued[], length: number): Buffer {
+  let at = frame.write(length.toString(16), 0, 'latin1');
   frame[at++] = 13;
   frame[at++] = 10;
   at = copyParts(frame, at, parts);
   frame[at++] = 13;
   frame[at] = 10;
-  if (shared && allBytes(parts)) {
-    lastParts = parts.slice() as Uint8Array[];
-    lastPartsFrame = frame;
-  }
   return frame;
 }
-
-const EVENT_FIELD = Buffer.from('event: ');
-const ID_FIELD = Buffer.from('id: ');
-const RETRY_FIELD = Buffer.from('retry: ');
-const DATA_FIELD = Buffer.from('data: ');
 
 /** Copies the parts into `target` from `at`; returns where they end. */
 function copyParts(target: Buffer, at: number, parts: readonly Queued[]): number {
   for (const part of parts) {
-    if (part instanceof Uint8Array) {
+    if (typeof part === 'string') at += target.write(part, at, 'latin1');
+    else {
       target.set(part, at);
       at += part.byteLength;
-    } else if (typeof part === 'string') at += writeLatin1(target, part, at);
-    else at = writePlainEvent(target, at, part);
+    }
   }
   return at;
-}
-
-/** A unicast event's text (`plainEventText`), written field by field: no string is built. */
-function writePlainEvent(target: Buffer, at: number, event: PlainEvent): number {
-  if (event.event !== undefined) at = writeField(target, at, EVENT_FIELD, event.event);
-  at = writeField(target, at, ID_FIELD, event.id);
-  if (event.retry !== undefined) at = writeField(target, at, RETRY_FIELD, String(event.retry));
-  at = writeField(target, at, DATA_FIELD, event.data);
-  target[at++] = 10;
-  return at;
-}
-
-function writeField(target: Buffer, at: number, name: Buffer, value: string): number {
-  target.set(name, at);
-  at += name.byteLength;
-  at += writeLatin1(target, value, at);
-  target[at++] = 10;
-  return at;
-}
-
-/**
- * `target.write(text, at, 'latin1')` without its argument handling where the runtime has
- * Node's `latin1Write` (Node, Bun and Deno do): this runs once per unicast event.
- */
-const writeLatin1: (target: Buffer, text: string, at: number) => number =
-  typeof (Buffer.prototype as { latin1Write?: unknown }).latin1Write === 'function'
-    ? (target, text, at) => (target as Buffer & LatinWriter).latin1Write(text, at)
-    : (target, text, at) => target.write(text, at, 'latin1');
-
-interface LatinWriter {
-  latin1Write(text: string, offset: number): number;
 }
 
 function sameParts(parts: readonly Queued[], last: readonly Uint8Array[]): boolean {
