@@ -98,8 +98,8 @@ async function main(): Promise<void> {
     `payload     ~${config.payloadSize + 40} bytes of JSON data per event`,
     `burst       ${config.burstEvents} broadcasts at once, ${config.burstRepeats} run(s), median reported; ${config.warmupEvents} warm-up broadcasts first`,
     `steady      ${config.steadyRate} broadcasts/s for ${config.steadyDurationMs / 1000} s`,
-    `unicast     ${config.unicastRounds} round(s) of one event to each client, ${config.burstRepeats} run(s), median reported`,
-    `many        ${config.manyRounds} call(s) that send one event to all ${config.clients} clients, listed, ${config.burstRepeats} run(s), median reported`,
+    `unicast     ${config.unicastRounds} round(s) of one event to each client, ${config.burstRepeats} run(s), median reported; ${config.warmupRuns} warm-up run(s) first`,
+    `many        ${config.manyRounds} call(s) that send one event to all ${config.clients} clients, listed, ${config.burstRepeats} run(s), median reported; ${config.warmupRuns} warm-up run(s) first`,
     `group       ${config.groupRounds} round(s) of one event to each of ${config.groups} groups`,
     `repeat      pnpm bench${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
   ];

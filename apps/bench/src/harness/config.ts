@@ -16,6 +16,12 @@ export interface BenchConfig {
   burstEvents: number;
   /** Runs of each burst, unicast and many phase; the median run is reported. */
   burstRepeats: number;
+  /**
+   * Unmeasured runs of the unicast and many phases before the measured ones: the first runs of a
+   * process are slower (code not yet optimised, young generation still growing), by more than
+   * the difference being measured.
+   */
+  warmupRuns: number;
   steadyRate: number;
   steadyDurationMs: number;
   unicastRounds: number;
@@ -53,6 +59,7 @@ export const FULL: Omit<BenchConfig, 'only' | 'outDir' | 'phases'> = {
   warmupEvents: 10,
   burstEvents: 50,
   burstRepeats: 3,
+  warmupRuns: 2,
   steadyRate: 10,
   steadyDurationMs: 10_000,
   unicastRounds: 10,
@@ -73,6 +80,7 @@ export const QUICK: Omit<BenchConfig, 'only' | 'outDir' | 'phases'> = {
   warmupEvents: 5,
   burstEvents: 20,
   burstRepeats: 1,
+  warmupRuns: 1,
   steadyDurationMs: 2_000,
   unicastRounds: 3,
   manyRounds: 3,
@@ -91,6 +99,7 @@ const NUMERIC: Record<string, keyof BenchConfig> = {
   '--size': 'payloadSize',
   '--burst': 'burstEvents',
   '--repeats': 'burstRepeats',
+  '--warmup-runs': 'warmupRuns',
   '--rate': 'steadyRate',
   '--steady-ms': 'steadyDurationMs',
   '--unicast-rounds': 'unicastRounds',

@@ -12,6 +12,7 @@ const phase = (rate: number, cpuPerDelivery: number): PhaseMetrics => ({
   max: 30,
   ms: 10,
   cpuPerDelivery,
+  systemCpuPerDelivery: cpuPerDelivery / 2,
   loadgenCpuPerDelivery: 1,
   stale: 0,
 });

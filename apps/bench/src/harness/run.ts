@@ -22,6 +22,8 @@ export interface PhaseMetrics {
   ms: number;
   /** Server CPU time (user + system) per delivery, in µs: robust to other load on the machine. */
   cpuPerDelivery: number;
+  /** Of which in the kernel (system time): for most servers, the socket writes. */
+  systemCpuPerDelivery: number;
   /** Events of earlier phases that arrived during this one (the server was still catching up). */
   stale: number;
   /** Load generators' CPU time per delivery, in µs (all worker processes together). */
@@ -62,7 +64,11 @@ export interface RunContext {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function metrics(startedAt: number, results: PhaseResult[], cpuMicros: number): PhaseMetrics {
+function metrics(
+  startedAt: number,
+  results: PhaseResult[],
+  cpu: { micros: number; system: number },
+): PhaseMetrics {
   let received = 0;
   let expected = 0;
   let last = startedAt;
@@ -81,7 +87,8 @@ function metrics(startedAt: number, results: PhaseResult[], cpuMicros: number): 
     p99: lat.p99,
     max: lat.max,
     ms,
-    cpuPerDelivery: received > 0 ? cpuMicros / received : Number.NaN,
+    cpuPerDelivery: received > 0 ? cpu.micros / received : Number.NaN,
+    systemCpuPerDelivery: received > 0 ? cpu.system / received : Number.NaN,
     stale: results.reduce((sum, r) => sum + r.stale, 0),
     loadgenCpuPerDelivery:
       received > 0 ? results.reduce((sum, r) => sum + r.cpuMicros, 0) / received : Number.NaN,
@@ -92,7 +99,7 @@ function describe(m: PhaseMetrics): string {
   const missing = m.expected - m.received;
   return (
     `${Math.round(m.rate).toLocaleString('en-US')}/s, p50 ${m.p50.toFixed(2)} ms, ` +
-    `p99 ${m.p99.toFixed(2)} ms, CPU µs/delivery server ${m.cpuPerDelivery.toFixed(2)} load-gen ${m.loadgenCpuPerDelivery.toFixed(2)}${m.stale > 0 ? `, ${m.stale} late events of earlier phases` : ''}${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
+    `p99 ${m.p99.toFixed(2)} ms, CPU µs/delivery server ${m.cpuPerDelivery.toFixed(2)} (kernel ${m.systemCpuPerDelivery.toFixed(2)}) load-gen ${m.loadgenCpuPerDelivery.toFixed(2)}${m.stale > 0 ? `, ${m.stale} late events of earlier phases` : ''}${missing > 0 ? `, MISSING ${missing}/${m.expected}` : ''}`
   );
 }
 
@@ -188,7 +195,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       params: Record<string, number>,
     ): Promise<PhaseMetrics | undefined> => {
       const phaseTag = ++tag;
-      const cpu = () => server!.call<{ micros: number }>('/bench/cpu').then((r) => r.micros);
+      const cpu = () => server!.call<{ micros: number; system?: number }>('/bench/cpu');
       const cpuBefore = await cpu();
       const { trigger, results } = await loadgen.phase(
         name,
@@ -197,7 +204,11 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
         phaseTimeout,
         () => server!.call<{ startedAt: number }>(path, { ...params, size, tag: phaseTag }),
       );
-      const m = metrics(trigger.startedAt, results, (await cpu()) - cpuBefore);
+      const cpuAfter = await cpu();
+      const m = metrics(trigger.startedAt, results, {
+        micros: cpuAfter.micros - cpuBefore.micros,
+        system: (cpuAfter.system ?? Number.NaN) - (cpuBefore.system ?? Number.NaN),
+      });
       if (m.received < m.expected) {
         gaveUp = `${name} delivered ${m.received}/${m.expected} within ${Math.round(phaseTimeout / 1000)} s; later phases skipped`;
       }
@@ -212,6 +223,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
      * of about a second swings by a third from run to run on a shared machine. Each run has a
      * phase name of its own, so a late report of one is never taken for the next. With
      * `slowMs`, a run slower than that ends the series (a slow server gets one run, not three).
+     * `warmups` unmeasured runs go first.
      */
     const repeated = async (
       name: string,
@@ -219,8 +231,13 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       perClient: number,
       path: string,
       params: Record<string, number>,
-      slowMs = Number.POSITIVE_INFINITY,
+      { slowMs = Number.POSITIVE_INFINITY, warmups = 0 } = {},
     ): Promise<{ runs: PhaseMetrics[]; median: PhaseMetrics | undefined }> => {
+      for (let i = 0; i < warmups && runs(name); i++) {
+        const m = await measure(`${name}-warmup${i}`, perClient, timeout, path, params);
+        if (m) log(`  ${label} warm-up ${i + 1}/${warmups} (not counted): ${describe(m)}`);
+        await sleep(200);
+      }
       const done: PhaseMetrics[] = [];
       for (let i = 0; i < config.burstRepeats && runs(name); i++) {
         const m = await measure(`${name}${i}`, perClient, timeout, path, params);
@@ -244,7 +261,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       config.burstEvents,
       '/bench/broadcast',
       { n: config.burstEvents },
-      10_000,
+      { slowMs: 10_000 },
     );
     result.burstRuns = bursts.runs;
     result.burst = bursts.median;
@@ -252,11 +269,18 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     // Unicast to distinct clients.
     if (runs('unicast')) {
       result.unicast = (
-        await repeated('unicast', 'unicast', config.unicastRounds, '/bench/unicast', {
-          clients: config.clients,
-          groups: config.groups,
-          rounds: config.unicastRounds,
-        })
+        await repeated(
+          'unicast',
+          'unicast',
+          config.unicastRounds,
+          '/bench/unicast',
+          {
+            clients: config.clients,
+            groups: config.groups,
+            rounds: config.unicastRounds,
+          },
+          { warmups: config.warmupRuns },
+        )
       ).median;
     }
 
@@ -269,6 +293,7 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
           config.manyRounds,
           '/bench/many',
           { clients: config.clients, groups: config.groups, rounds: config.manyRounds },
+          { warmups: config.warmupRuns },
         )
       ).median;
     }

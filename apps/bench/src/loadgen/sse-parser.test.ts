@@ -51,6 +51,15 @@ describe('SseResponseParser', () => {
     expect(times).toEqual([5003]);
   });
 
+  it('reads fractions, signs and tags split at any byte, and only from data lines', () => {
+    const body = `${chunk('id: {"t":1}\nevent: {"k":9}\n\n')}${chunk('data: {"k":12,"t":1764180000123.456,"p":"q"}\n\n')}${chunk('data: {"t":-2.5}\n\n')}`;
+    const bytes = Buffer.from(`${HEAD}${body}`, 'latin1');
+    for (let split = 1; split < bytes.length; split++) {
+      const { times } = parseAll([bytes.subarray(0, split), bytes.subarray(split)]);
+      expect(times, `split at ${split}`).toEqual([1764180000123.456 * 1000 + 12, -2.5]);
+    }
+  });
+
   it('reads a body without chunked encoding', () => {
     const { parser, times } = parseAll([
       'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: {"t":7}\n\ndata: {"t":8}\n\n',

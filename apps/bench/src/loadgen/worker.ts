@@ -80,7 +80,7 @@ function openClient(cmd: ConnectCommand, index: number): Promise<boolean> {
       onread: {
         buffer: readBuffer,
         callback: (n: number, buf: Uint8Array): boolean => {
-          parser.push((buf as Buffer).subarray(0, n));
+          parser.push(buf as Buffer, n);
           if (!settled && parser.headComplete) settle(parser.status === 200);
           return true;
         },

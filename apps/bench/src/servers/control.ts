@@ -53,6 +53,11 @@ export function cpuMicros(): number {
   return usage ? usage.user + usage.system : Number.NaN;
 }
 
+/** Of which in the kernel (system time), µs. */
+export function systemCpuMicros(): number {
+  return (globalThis as unknown as RuntimeGlobals).process?.cpuUsage?.().system ?? Number.NaN;
+}
+
 export interface MemoryStats {
   rss: number;
   heapTotal: number;
@@ -91,7 +96,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * Handles `/bench/*` requests. Returns the JSON body, or `undefined` for an unknown path.
  *
  * - `GET /bench/clients` — connected clients
- * - `GET /bench/cpu` — CPU time used so far (µs)
+ * - `GET /bench/cpu` — CPU time used so far, and the part of it in the kernel (µs)
  * - `GET /bench/stats` — clients and memory (after GC)
  * - `POST /bench/broadcast?n=&size=&tag=` — n broadcasts back to back
  * - `POST /bench/steady?rate=&duration=&size=` — broadcasts at a fixed rate; answers when done
@@ -111,7 +116,7 @@ export async function control(
     case '/bench/clients':
       return { clients: target.clients() };
     case '/bench/cpu':
-      return { micros: cpuMicros() };
+      return { micros: cpuMicros(), system: systemCpuMicros() };
     case '/bench/stats':
       return { clients: target.clients(), memory: memory() };
     case '/bench/broadcast': {
