@@ -305,8 +305,9 @@ function sizeOf(queued: Queued): number {
 
 /**
  * Everything queued as one chunk. A single part is handed over as it is when it is a whole
- * buffer; a view of part of a larger one (a unicast event, see `utf8Transient`) is copied, so a
- * sink that keeps the chunk does not keep the larger buffer.
+ * buffer (an event's shared bytes); a view of part of a larger one (a unicast event, see
+ * `TickEncoder`) is copied, because the hub writes over those blocks after the flush and a sink
+ * may keep its chunk (a stream's queue).
  */
 function join(queue: readonly Queued[], totalLength: number): Uint8Array {
   const only = queue.length === 1 ? queue[0]! : undefined;

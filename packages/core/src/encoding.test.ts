@@ -8,7 +8,7 @@ import {
   encodeRetry,
   formatEvent,
   serializeData,
-  utf8Transient,
+  TickEncoder,
 } from './encoding.js';
 import { SSEError } from './errors.js';
 
@@ -180,22 +180,30 @@ describe('checked event text', () => {
   });
 });
 
-describe('utf8Transient', () => {
-  it('encodes like TextEncoder, each result its own bytes, across block boundaries', () => {
+describe('TickEncoder', () => {
+  it('encodes like TextEncoder, each result its own bytes, in shared blocks', () => {
+    const encoder = new TickEncoder();
     const texts = Array.from(
       { length: 3000 },
       (_, i) => `id: ${i}\ndata: ${'é€😀x'.repeat(i % 40)}\n\n`,
     );
-    const views = texts.map((text) => utf8Transient(text));
-    const encoder = new TextEncoder();
-    for (const [i, view] of views.entries()) expect(view).toEqual(encoder.encode(texts[i]));
-    // Many share a block; none is the whole of one.
-    expect(new Set(views.map((view) => view.buffer)).size).toBeLessThan(views.length / 10);
-    expect(views.every((view) => view.byteLength < view.buffer.byteLength)).toBe(true);
+    const views = texts.map((text) => encoder.encode(text));
+    const reference = new TextEncoder();
+    for (const [i, view] of views.entries()) expect(view).toEqual(reference.encode(texts[i]));
+    expect(new Set(views.map((view) => view.buffer)).size).toBeLessThan(views.length / 100);
+    expect(encoder.encoded).toBe(3000);
+  });
+  it('writes over its blocks from the start after release()', () => {
+    const encoder = new TickEncoder();
+    const first = encoder.encode('first');
+    encoder.release();
+    const second = encoder.encode('again');
+    expect(second.buffer).toBe(first.buffer);
+    expect(second.byteOffset).toBe(first.byteOffset);
+    expect(new TextDecoder().decode(first)).toBe('again');
   });
   it('gives long text a buffer of its own', () => {
-    const text = 'x'.repeat(10_000);
-    const view = utf8Transient(text);
+    const view = new TickEncoder().encode('x'.repeat(10_000));
     expect(view.byteLength).toBe(10_000);
     expect(view.buffer.byteLength).toBe(10_000);
   });

@@ -137,29 +137,50 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/** Size of the blocks that `utf8Transient` encodes into. */
-const BLOCK_SIZE = 64 * 1024;
+/** Size of the blocks that a `TickEncoder` encodes into. */
+const BLOCK_SIZE = 256 * 1024;
 /** Longer text gets a buffer of its own (its UTF-8 form is at most 3 bytes per code unit). */
-const MAX_TRANSIENT_LENGTH = 4 * 1024;
-let block = new Uint8Array(BLOCK_SIZE);
-let blockUsed = 0;
+const MAX_TICK_TEXT_LENGTH = 4 * 1024;
+/** Blocks kept for the next tick after a release; a larger tick allocates the rest anew. */
+const MAX_KEPT_BLOCKS = 64;
 
 /**
- * UTF-8 encodes text that is written out within the current tick (a unicast event for one
- * connection): into the free end of a shared 64 KiB block, so that an event costs no buffer of
- * its own. A block is filled once and never written again, so every view stays valid; but a view
- * keeps its whole block in memory, so these bytes are for a queue that is flushed this tick, not
- * for anything that may wait (a blocked connection, a replay, the history).
+ * UTF-8 encodes text that leaves within the current tick (a unicast event for one connection):
+ * into the free part of a block, so that an event costs no buffer of its own. The views stay
+ * valid until `release()`, which the owner calls once every view it handed out was written (or
+ * dropped): the blocks are then written over by the next tick's text.
  */
-export function utf8Transient(text: string): Uint8Array {
-  if (text.length > MAX_TRANSIENT_LENGTH) return encoder.encode(text);
-  if (BLOCK_SIZE - blockUsed < text.length * 3) {
-    block = new Uint8Array(BLOCK_SIZE);
-    blockUsed = 0;
+export class TickEncoder {
+  #blocks: Uint8Array[] = [];
+  #block = 0;
+  #used = 0;
+  #encoded = 0;
+
+  /** Texts encoded so far (to tell whether any was encoded since a moment). */
+  get encoded(): number {
+    return this.#encoded;
   }
-  const start = blockUsed;
-  blockUsed += encoder.encodeInto(text, block.subarray(start)).written;
-  return block.subarray(start, blockUsed);
+
+  encode(text: string): Uint8Array {
+    if (text.length > MAX_TICK_TEXT_LENGTH) return encoder.encode(text);
+    this.#encoded++;
+    let block = this.#blocks[this.#block];
+    if (block === undefined || BLOCK_SIZE - this.#used < text.length * 3) {
+      if (block !== undefined) this.#block++;
+      block = this.#blocks[this.#block] ??= new Uint8Array(BLOCK_SIZE);
+      this.#used = 0;
+    }
+    const start = this.#used;
+    this.#used += encoder.encodeInto(text, block.subarray(start)).written;
+    return block.subarray(start, this.#used);
+  }
+
+  /** Every view handed out is dead: the blocks are reused from the start. */
+  release(): void {
+    if (this.#blocks.length > MAX_KEPT_BLOCKS) this.#blocks.length = MAX_KEPT_BLOCKS;
+    this.#block = 0;
+    this.#used = 0;
+  }
 }
 
 /** The fields of an event that the hub already validated (its records, a queued unicast). */

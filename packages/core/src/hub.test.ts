@@ -192,6 +192,46 @@ describe('sends', () => {
   });
 });
 
+describe('unicast bytes of a tick', () => {
+  it('stay intact for a flush that a hook queued during the writes of the one before', async () => {
+    let hub!: Hub;
+    // A hook that sends while the hub writes: its event waits for the next flush.
+    hub = makeHub({
+      onDisconnect: () => void hub.send({ group: 'g', id: 'b' }, { data: 'sent-by-the-hook' }),
+    });
+    const a = open(hub, 'g', 'a');
+    const b = open(hub, 'g', 'b');
+    const c = open(hub, 'g', 'c');
+    const d = open(hub, 'g', 'd');
+    await tick();
+    // The transport of `a` fails in the middle of its write.
+    const write = a.sink.write.bind(a.sink);
+    a.sink.write = (chunk) => {
+      write(chunk);
+      a.connection.closed(new Error('reset'));
+      return true;
+    };
+    void hub.send({ group: 'g', id: 'a' }, { data: 'to-a' });
+    void hub.send({ group: 'g', id: 'c' }, { data: 'to-c' });
+    // Runs between that flush and the one the hook queued: its bytes must not take the hook's.
+    const between = `to-d-between-${'x'.repeat(300)}`;
+    queueMicrotask(() => void hub.send({ group: 'g', id: 'd' }, { data: between }));
+    await tick();
+    expect(a.sink.appEvents.map((e) => e.data)).toEqual(['to-a']);
+    expect(b.sink.appEvents.map((e) => e.data)).toEqual(['sent-by-the-hook']);
+    expect(c.sink.appEvents.map((e) => e.data)).toEqual(['to-c']);
+    expect(d.sink.appEvents.map((e) => e.data)).toEqual([between]);
+    // Later ticks reuse the blocks: still each client its own events.
+    for (let round = 0; round < 3; round++) {
+      for (const name of ['b', 'c', 'd'])
+        void hub.send({ group: 'g', id: name }, { data: `${name}-${round}` });
+      await tick();
+    }
+    expect(b.sink.appEvents.map((e) => e.data).slice(1)).toEqual(['b-0', 'b-1', 'b-2']);
+    expect(d.sink.appEvents.map((e) => e.data).slice(1)).toEqual(['d-0', 'd-1', 'd-2']);
+  });
+});
+
 describe('disconnect, info and hooks', () => {
   it('disconnect closes every connection of the client and reports kicked', async () => {
     const reasons: DisconnectReason[] = [];

@@ -24,8 +24,8 @@ import {
   formatEvent,
   MAX_EVENT_ID_LENGTH,
   serializeData,
+  TickEncoder,
   utf8,
-  utf8Transient,
 } from './encoding.js';
 import { SSEError } from './errors.js';
 import type { AnyEvents, EventMap, HubEvent } from './event.js';
@@ -230,6 +230,8 @@ export class Hub<M extends EventMap = AnyEvents> {
   /** group → client id → that client's connections (usually one: an array, not a Set). */
   readonly #groups = new Map<string, Map<string, ConnectionState[]>>();
   readonly #connections = new Set<ConnectionState>();
+  /** Unicast bytes for connections written this tick (see `#deliverToClient`). */
+  readonly #tickEncoder = new TickEncoder();
   readonly #history: HistoryStore;
   readonly #broker: Broker | undefined;
   readonly #owner: ConnectionOwner;
@@ -952,8 +954,9 @@ export class Hub<M extends EventMap = AnyEvents> {
   /**
    * Unicast, the hot path of notifications: nothing is encoded for a client that is not connected
    * here (replay encodes from the history). For a client with one connection that writes this
-   * tick, the event is encoded straight into a shared block (`utf8Transient`): no buffer of its
-   * own, and nothing of the send (record, text) stays alive until the flush but those bytes.
+   * tick, the event is encoded straight into the hub's tick blocks (`TickEncoder`, reused once the
+   * flush wrote them): no buffer of its own, and nothing of the send (record, text) stays alive
+   * until the flush but those bytes.
    */
   #deliverToClient(
     group: string,
@@ -966,7 +969,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     const count = connections.length;
     const only = count === 1 ? connections[0]! : undefined;
     if (only !== undefined && only.blockedSince === 0 && only.held === undefined) {
-      only.push(record.bytes ?? utf8Transient(checkedEventText(record, oneLine)));
+      only.push(record.bytes ?? this.#tickEncoder.encode(checkedEventText(record, oneLine)));
     } else {
       const bytes = (record.bytes ??= encodeRecord(record));
       for (let i = 0; i < count; i++) connections[i]!.enqueue(bytes, record.id);
@@ -1085,7 +1088,12 @@ export class Hub<M extends EventMap = AnyEvents> {
     this.#flushScheduled = false;
     const dirty = this.#dirty;
     this.#dirty = [];
+    const encoded = this.#tickEncoder.encoded;
     for (const connection of dirty) connection.flush();
+    // Every unicast encoded this tick was queued on a connection that was due (a connection that
+    // is blocked or replaying gets bytes of its own) and is now written: unless a hook sent more
+    // during these writes, for the next flush, the tick's blocks are free again.
+    if (this.#tickEncoder.encoded === encoded) this.#tickEncoder.release();
   };
 
   // ---------------------------------------------------------------- timers

@@ -18,12 +18,12 @@ export interface Sink {
   write(chunk: Uint8Array): boolean;
   /**
    * Optional: writes `parts`, in order, as one chunk of `length` bytes. A part is bytes (an event,
-   * never to be modified: shared by its recipients, or a unicast event that may be a view into a
-   * larger block) or text made only of printable ASCII, tab, CR and LF (its length is its byte
-   * length: write it one byte per character). When present, the hub calls this instead of
-   * `write`, and the adapter copies the parts straight into its own buffer (with its framing):
-   * no joined chunk first. Copy, do not keep, the parts: a unicast view keeps its whole block in
-   * memory. `parts` is the hub's to reuse once this returns. Same contract as `write`.
+   * never to be modified: shared by its recipients, or a unicast event in a block the hub writes
+   * over once the flush is done) or text made only of printable ASCII, tab, CR and LF (its length
+   * is its byte length: write it one byte per character). When present, the hub calls this
+   * instead of `write`, and the adapter copies the parts into its own buffer (with its framing)
+   * before it returns: no joined chunk first. Never keep a part, nor `parts`, which is the hub's
+   * to reuse once this returns. Same contract as `write`.
    */
   writeParts?(parts: readonly Queued[], length: number): boolean;
   /**
