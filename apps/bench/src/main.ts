@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchConfig, parseArgs, USAGE } from './harness/config.js';
 import { LoadGenerator } from './harness/loadgen.js';
 import { checkTargets, consoleTable, markdown, svgChart, targetLines } from './harness/report.js';
-import { type RunContext, runServer, type ServerResult } from './harness/run.js';
+import { runServer, type ServerResult, turns } from './harness/run.js';
 import { killServers } from './harness/server-process.js';
 import { packageVersion, runtimeBinary, SERVERS } from './harness/servers.js';
 
@@ -108,19 +108,21 @@ async function main(): Promise<void> {
   console.log('');
 
   const started = performance.now();
-  const ctx: RunContext = {
-    config,
-    appDir,
-    distDir,
-    log: (line) => console.log(line),
-  };
-  const results: ServerResult[] = [];
+  // Every server runs at once, each with its clients, and they take turns (see `turns`): one
+  // step of one server, then one of the next, so that the floor and ssehub see the same machine.
+  const turn = turns();
+  const width = Math.max(...selected.map((spec) => spec.name.length));
   for (const [i, spec] of selected.entries()) {
     console.log(`[${i + 1}/${selected.length}] ${spec.name} — ${spec.label}`);
-    const result = await runServer(spec, ctx);
-    if (result.status === 'skipped') console.log(`  skipped: ${result.note}`);
-    results.push(result);
   }
+  const results = await Promise.all(
+    selected.map(async (spec) => {
+      const log = (line: string) => console.log(`${spec.name.padEnd(width)} ${line.trimStart()}`);
+      const result = await runServer(spec, { config, appDir, distDir, log, turn });
+      if (result.status === 'skipped') log(`skipped: ${result.note}`);
+      return result;
+    }),
+  );
 
   const targets = checkTargets(results);
   console.log('');

@@ -60,6 +60,26 @@ export interface RunContext {
   /** `dist/` of this app. */
   distDir: string;
   log: (line: string) => void;
+  /**
+   * Runs `step` when no other server's step is running, in the order asked (see `turns`): the
+   * servers of one run are measured in turns, each step of one between steps of the others.
+   */
+  turn: <T>(step: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * A first-in, first-out lock. Servers that run at the same time (all of them, each with its
+ * clients connected) take turns: a measured run of one server, then one of the next. The machine
+ * is shared and its speed drifts by a third over seconds; runs of the floor and of ssehub that
+ * alternate see the same drift, where a whole series of one server after the other did not.
+ */
+export function turns(): <T>(step: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (step) => {
+    const run = tail.then(step, step);
+    tail = run.catch(() => undefined);
+    return run;
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -117,71 +137,77 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     config.clientsPerWorker,
   );
   const result: ServerResult = { spec, status: 'ok' };
-  // Other work on the machine skews every figure but CPU per delivery: wait a little for quiet.
-  result.backgroundCpu = await waitForQuiet(0.15, config.quietWaitMs);
-  if (result.backgroundCpu > 0.15) {
-    log(`  note: the machine is ${(result.backgroundCpu * 100).toFixed(0)}% busy with other work`);
-  }
   const profileDir =
     config.profile && spec.runtime === 'node'
       ? path.resolve(config.outDir, 'profiles', spec.name)
       : undefined;
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   try {
-    server = await startServer(binary, runtimeArgs(spec.runtime, script, profileDir), ctx.appDir);
-    await warmUpConnections(server, spec, config, path.join(ctx.distDir, 'loadgen', 'worker.js'));
-    await sleep(config.settleMs);
-    result.baseline = (await server.stats()).memory;
+    // Start, connect and read memory in one turn.
+    await ctx.turn(async () => {
+      // Other work on the machine skews every figure but CPU per delivery: wait a little for quiet.
+      result.backgroundCpu = await waitForQuiet(0.15, config.quietWaitMs);
+      if (result.backgroundCpu > 0.15) {
+        log(
+          `  note: the machine is ${(result.backgroundCpu * 100).toFixed(0)}% busy with other work`,
+        );
+      }
+      server = await startServer(binary, runtimeArgs(spec.runtime, script, profileDir), ctx.appDir);
+      await warmUpConnections(server, spec, config, path.join(ctx.distDir, 'loadgen', 'worker.js'));
+      await sleep(config.settleMs);
+      result.baseline = (await server.stats()).memory;
 
-    // Connect.
-    let lastShown = 0;
-    const outcome = await loadgen.connect(
-      server.streamPort,
-      {
-        batch: config.connectBatch,
-        groups: config.groups,
-        path: spec.streamPath ?? '/sse',
-        timeoutMs: 180_000,
-        protocol: spec.protocol,
-        streamsPerConnection: STREAMS_PER_CONNECTION,
-      },
-      (n) => {
-        if (n - lastShown >= config.clients / 4 || n === config.clients) {
-          lastShown = n;
-          log(`  connecting ${n}/${config.clients}`);
-        }
-      },
-    );
-    result.clients = outcome.connected;
-    result.connectMs = outcome.ms;
-    if (outcome.connected < config.clients) {
-      throw new Error(
-        `only ${outcome.connected}/${config.clients} clients connected (${outcome.errors.join('; ')})`,
+      // Connect.
+      let lastShown = 0;
+      const outcome = await loadgen.connect(
+        server.streamPort,
+        {
+          batch: config.connectBatch,
+          groups: config.groups,
+          path: spec.streamPath ?? '/sse',
+          timeoutMs: 180_000,
+          protocol: spec.protocol,
+          streamsPerConnection: STREAMS_PER_CONNECTION,
+        },
+        (n) => {
+          if (n - lastShown >= config.clients / 4 || n === config.clients) {
+            lastShown = n;
+            log(`  connecting ${n}/${config.clients}`);
+          }
+        },
       );
-    }
-    // The server may register a client a moment after its head went out.
-    for (let i = 0; i < 50; i++) {
-      const { clients } = await server.call<{ clients: number }>('/bench/clients');
-      if (clients >= config.clients) break;
-      await sleep(100);
-    }
+      result.clients = outcome.connected;
+      result.connectMs = outcome.ms;
+      if (outcome.connected < config.clients) {
+        throw new Error(
+          `only ${outcome.connected}/${config.clients} clients connected (${outcome.errors.join('; ')})`,
+        );
+      }
+      // The server may register a client a moment after its head went out.
+      for (let i = 0; i < 50; i++) {
+        const { clients } = await server.call<{ clients: number }>('/bench/clients');
+        if (clients >= config.clients) break;
+        await sleep(100);
+      }
 
-    if (config.pin) {
-      // One core for the server, one for the load generators: less scheduler noise between them.
-      const pinned =
-        pinToCpu(server.child.pid, 0) && loadgen.pids().every((pid) => pinToCpu(pid, 1));
-      if (!pinned) log('  note: --pin failed (is taskset installed?); running unpinned');
-    }
+      if (config.pin) {
+        // One core for the server, one for the load generators: less scheduler noise between them.
+        const pinned =
+          pinToCpu(server.child.pid, 0) && loadgen.pids().every((pid) => pinToCpu(pid, 1));
+        if (!pinned) log('  note: --pin failed (is taskset installed?); running unpinned');
+      }
 
-    // Memory per connection.
-    await sleep(config.settleMs);
-    result.loaded = (await server.stats()).memory;
-    result.rssPerClient = (result.loaded.rss - result.baseline.rss) / outcome.connected;
-    result.heapPerClient = (result.loaded.heapUsed - result.baseline.heapUsed) / outcome.connected;
-    log(
-      `  ${outcome.connected} connected in ${(outcome.ms / 1000).toFixed(1)} s; ` +
-        `RSS ${(result.rssPerClient / 1024).toFixed(1)} KiB/conn, heap ${(result.heapPerClient / 1024).toFixed(1)} KiB/conn`,
-    );
+      // Memory per connection.
+      await sleep(config.settleMs);
+      result.loaded = (await server.stats()).memory;
+      result.rssPerClient = (result.loaded.rss - result.baseline.rss) / outcome.connected;
+      result.heapPerClient =
+        (result.loaded.heapUsed - result.baseline.heapUsed) / outcome.connected;
+      log(
+        `  ${outcome.connected} connected in ${(outcome.ms / 1000).toFixed(1)} s; ` +
+          `RSS ${(result.rssPerClient / 1024).toFixed(1)} KiB/conn, heap ${(result.heapPerClient / 1024).toFixed(1)} KiB/conn`,
+      );
+    });
 
     const size = config.payloadSize;
     const timeout = config.phaseTimeoutMs;
@@ -193,27 +219,28 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
       phaseTimeout: number,
       path: string,
       params: Record<string, number>,
-    ): Promise<PhaseMetrics | undefined> => {
-      const phaseTag = ++tag;
-      const cpu = () => server!.call<{ micros: number; system?: number }>('/bench/cpu');
-      const cpuBefore = await cpu();
-      const { trigger, results } = await loadgen.phase(
-        name,
-        phaseTag,
-        perClient,
-        phaseTimeout,
-        () => server!.call<{ startedAt: number }>(path, { ...params, size, tag: phaseTag }),
-      );
-      const cpuAfter = await cpu();
-      const m = metrics(trigger.startedAt, results, {
-        micros: cpuAfter.micros - cpuBefore.micros,
-        system: (cpuAfter.system ?? Number.NaN) - (cpuBefore.system ?? Number.NaN),
+    ): Promise<PhaseMetrics | undefined> =>
+      ctx.turn(async () => {
+        const phaseTag = ++tag;
+        const cpu = () => server!.call<{ micros: number; system?: number }>('/bench/cpu');
+        const cpuBefore = await cpu();
+        const { trigger, results } = await loadgen.phase(
+          name,
+          phaseTag,
+          perClient,
+          phaseTimeout,
+          () => server!.call<{ startedAt: number }>(path, { ...params, size, tag: phaseTag }),
+        );
+        const cpuAfter = await cpu();
+        const m = metrics(trigger.startedAt, results, {
+          micros: cpuAfter.micros - cpuBefore.micros,
+          system: (cpuAfter.system ?? Number.NaN) - (cpuBefore.system ?? Number.NaN),
+        });
+        if (m.received < m.expected) {
+          gaveUp = `${name} delivered ${m.received}/${m.expected} within ${Math.round(phaseTimeout / 1000)} s; later phases skipped`;
+        }
+        return m;
       });
-      if (m.received < m.expected) {
-        gaveUp = `${name} delivered ${m.received}/${m.expected} within ${Math.round(phaseTimeout / 1000)} s; later phases skipped`;
-      }
-      return m;
-    };
     let gaveUp: string | undefined;
     const runs = (phase: string) =>
       !gaveUp && (config.phases.length === 0 || config.phases.includes(phase));
@@ -330,8 +357,10 @@ export async function runServer(spec: ServerSpec, ctx: RunContext): Promise<Serv
     log(`  FAILED: ${result.note}`);
   } finally {
     // Server first, so the server side holds the TIME_WAIT sockets, not the clients' ports.
-    await server?.stop();
-    await loadgen.close();
+    await ctx.turn(async () => {
+      await server?.stop();
+      await loadgen.close();
+    });
   }
   if (profileDir) {
     const profile = readNewestProfile(profileDir);
