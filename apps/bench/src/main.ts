@@ -12,7 +12,7 @@ import { LoadGenerator } from './harness/loadgen.js';
 import { checkTargets, consoleTable, markdown, svgChart, targetLines } from './harness/report.js';
 import { runServer, type ServerResult, turns } from './harness/run.js';
 import { killServers } from './harness/server-process.js';
-import { packageVersion, runtimeBinary, SERVERS } from './harness/servers.js';
+import { packageVersion, runtimeBinary, SERVERS, type ServerSpec } from './harness/servers.js';
 
 // An interrupted run takes its servers and load generators with it.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -108,21 +108,34 @@ async function main(): Promise<void> {
   console.log('');
 
   const started = performance.now();
-  // Every server runs at once, each with its clients, and they take turns (see `turns`): one
-  // step of one server, then one of the next, so that the floor and ssehub see the same machine.
-  const turn = turns();
+  // The servers of a family run at once, each with its clients, and take turns (see `turns`):
+  // one step of one server, then one of the next, so that the floor and ssehub see the same
+  // machine. Families, and servers of none, run one after another.
   const width = Math.max(...selected.map((spec) => spec.name.length));
   for (const [i, spec] of selected.entries()) {
     console.log(`[${i + 1}/${selected.length}] ${spec.name} — ${spec.label}`);
   }
-  const results = await Promise.all(
-    selected.map(async (spec) => {
-      const log = (line: string) => console.log(`${spec.name.padEnd(width)} ${line.trimStart()}`);
-      const result = await runServer(spec, { config, appDir, distDir, log, turn });
-      if (result.status === 'skipped') log(`skipped: ${result.note}`);
-      return result;
-    }),
-  );
+  const results: ServerResult[] = [];
+  const batches: ServerSpec[][] = [];
+  for (const spec of selected) {
+    const batch = spec.family && batches.find((b) => b[0]!.family === spec.family);
+    if (batch) batch.push(spec);
+    else batches.push([spec]);
+  }
+  for (const members of batches) {
+    const turn = turns();
+    const done = await Promise.all(
+      members.map(async (spec) => {
+        const log = (line: string) => console.log(`${spec.name.padEnd(width)} ${line.trimStart()}`);
+        const result = await runServer(spec, { config, appDir, distDir, log, turn });
+        if (result.status === 'skipped') log(`skipped: ${result.note}`);
+        return result;
+      }),
+    );
+    results.push(...done);
+  }
+  // In the order of SERVERS, as before.
+  results.sort((a, b) => selected.indexOf(a.spec) - selected.indexOf(b.spec));
 
   const targets = checkTargets(results);
   console.log('');

@@ -25,6 +25,12 @@ export interface ServerSpec {
    * the server's `streamPort`. Default: one HTTP/1.1 connection per client.
    */
   protocol?: 'h2';
+  /**
+   * Servers of one family run at once and take turns (see `turns`): a floor and the ssehub rows
+   * the targets compare with it. A server without one (the other libraries, compared by wide
+   * margins) runs alone. Families and lone servers run one after another.
+   */
+  family?: 'node' | 'bun' | 'deno';
 }
 
 /** Streams per HTTP/2 connection in the `h2` rows: 10 000 clients over 200 connections. */
@@ -36,6 +42,7 @@ const SSEHUB_STREAM = '/api/v1/sse/stream';
 export const SERVERS: ServerSpec[] = [
   {
     name: 'raw-node',
+    family: 'node',
     label: 'raw node:http, one Buffer to every response (floor)',
     runtime: 'node',
     script: 'raw-node',
@@ -43,6 +50,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'ssehub-node',
+    family: 'node',
     label: 'ssehub: Hub + @ssehub/node sseHandler on node:http',
     runtime: 'node',
     script: 'ssehub-node',
@@ -51,6 +59,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'ssehub-node-h2',
+    family: 'node',
     label: 'ssehub: Hub + @ssehub/node sseHandler on node:http2 (h2c, 50 streams per connection)',
     runtime: 'node',
     script: 'ssehub-node-h2',
@@ -68,6 +77,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'ssehub-fastify',
+    family: 'node',
     label: 'ssehub: Hub + @ssehub/fastify plugin on Fastify 5',
     runtime: 'node',
     script: 'ssehub-fastify',
@@ -76,6 +86,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'ssehub-hono',
+    family: 'node',
     label: 'ssehub: Hub + @ssehub/hono middleware on Hono (@hono/node-server)',
     runtime: 'node',
     script: 'ssehub-hono',
@@ -105,6 +116,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'bun-raw',
+    family: 'bun',
     label: 'Bun.serve, raw ReadableStream (Bun floor)',
     runtime: 'bun',
     script: 'raw-fetch',
@@ -112,6 +124,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'bun-ssehub',
+    family: 'bun',
     label: 'ssehub: Hub + @ssehub/fetch sseHandler on Bun.serve',
     runtime: 'bun',
     script: 'ssehub-fetch',
@@ -120,6 +133,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'deno-raw',
+    family: 'deno',
     label: 'Deno.serve, raw ReadableStream (Deno floor)',
     runtime: 'deno',
     script: 'raw-fetch',
@@ -127,6 +141,7 @@ export const SERVERS: ServerSpec[] = [
   },
   {
     name: 'deno-ssehub',
+    family: 'deno',
     label: 'ssehub: Hub + @ssehub/fetch sseHandler on Deno.serve',
     runtime: 'deno',
     script: 'ssehub-fetch',
