@@ -710,7 +710,7 @@ export class Hub<M extends EventMap = AnyEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#publish({ kind: 'client', group: client.group, id: client.id }, event);
+    return this.#publish(new ClientTarget(client.group, client.id), event);
   }
 
   /** Every client of a group. */
@@ -1306,8 +1306,35 @@ function prepare(
   if (event.id !== undefined) assertResumableId(event.id);
   const data = serializeData(event.data);
   if (event.retry !== undefined) assertRetry(event.retry);
-  // With its id slot from the start: the store (or the hub) fills it in without a shape change.
-  return { id: '', target, event: event.event, data, retry: event.retry } as HistoryRecord;
+  return new SentRecord(target, event.event, data, event.retry);
+}
+
+/**
+ * A send's record. Made with `new`, not as an object literal: V8 pretenures a literal's
+ * allocation site once its objects tend to survive (records of slow broadcasts stay in the
+ * history), and from then on every record, of every send, would be born in the old generation,
+ * and with it everything it points to kept alive through each scavenge (a burst of unicasts after
+ * some broadcasts ran at half speed, most of it in the GC). Its id and bytes slots exist from the
+ * start: the store (or the hub) fills them in without a shape change.
+ */
+class SentRecord implements HistoryRecord {
+  id = '';
+  bytes: Uint8Array | undefined = undefined;
+  constructor(
+    readonly target: Target,
+    readonly event: string | undefined,
+    readonly data: string,
+    readonly retry: number | undefined,
+  ) {}
+}
+
+/** A unicast's target, made with `new` for the reason `SentRecord` is: the history keeps it. */
+class ClientTarget {
+  readonly kind = 'client';
+  constructor(
+    readonly group: string,
+    readonly id: string,
+  ) {}
 }
 
 /**
