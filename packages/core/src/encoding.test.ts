@@ -202,6 +202,23 @@ describe('TickEncoder', () => {
     expect(second.byteOffset).toBe(first.byteOffset);
     expect(new TextDecoder().decode(first)).toBe('again');
   });
+  it('keeps the blocks a recent tick needed, and lets go of the rest at trim()', () => {
+    const encoder = new TickEncoder();
+    const tick = (events: number) => {
+      const views = Array.from({ length: events }, () => encoder.encode('y'.repeat(1000)));
+      encoder.release();
+      return new Set(views.map((view) => view.buffer));
+    };
+    const big = tick(600); // ~600 KB: three blocks
+    expect(big.size).toBe(3);
+    encoder.trim(); // the big tick was since the last trim: its blocks stay
+    expect(tick(600)).toEqual(big);
+    encoder.trim();
+    tick(10); // quiet since
+    encoder.trim();
+    const after = tick(600);
+    expect([...after].filter((buffer) => big.has(buffer))).toHaveLength(1);
+  });
   it('gives long text a buffer of its own', () => {
     const view = new TickEncoder().encode('x'.repeat(10_000));
     expect(view.byteLength).toBe(10_000);

@@ -155,6 +155,8 @@ export class TickEncoder {
   #block = 0;
   #used = 0;
   #encoded = 0;
+  /** Blocks that the largest tick since the last `trim()` used. */
+  #peak = 0;
 
   /** Texts encoded so far (to tell whether any was encoded since a moment). */
   get encoded(): number {
@@ -177,9 +179,25 @@ export class TickEncoder {
 
   /** Every view handed out is dead: the blocks are reused from the start. */
   release(): void {
+    this.#peak = Math.max(this.#peak, this.#inUse());
     if (this.#blocks.length > MAX_KEPT_BLOCKS) this.#blocks.length = MAX_KEPT_BLOCKS;
     this.#block = 0;
     this.#used = 0;
+  }
+
+  /**
+   * Lets go of the blocks that no tick since the last call needed (call it now and then: a burst
+   * leaves its blocks behind, at most `MAX_KEPT_BLOCKS`, until a quieter while has passed).
+   */
+  trim(): void {
+    const keep = Math.max(this.#peak, this.#inUse());
+    if (this.#blocks.length > keep) this.#blocks.length = keep;
+    this.#peak = 0;
+  }
+
+  /** Blocks the current tick has written to. */
+  #inUse(): number {
+    return this.#used > 0 ? this.#block + 1 : this.#block;
   }
 }
 

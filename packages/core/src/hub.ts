@@ -1129,6 +1129,7 @@ export class Hub<M extends EventMap = AnyEvents> {
   }
 
   #sweep(): void {
+    this.#tickEncoder.trim();
     const stalledBefore = this.#owner.now() - this.#idleTimeoutMs;
     for (const connection of [...this.#connections]) {
       if (connection.blockedSince !== 0 && connection.blockedSince <= stalledBefore) {
