@@ -494,7 +494,11 @@ describe('unicast frames', () => {
         .filter((line) => line.startsWith('data: ') && !line.includes('"connectionId"'))
         .map((line) => `${line}\n`)
         .join('');
-    await waitFor(() => dataOf(slow.text).length >= expected('s').length, 20_000, 'the slow client');
+    await waitFor(
+      () => dataOf(slow.text).length >= expected('s').length,
+      20_000,
+      'the slow client',
+    );
     await waitFor(() => dataOf(fast.text).length >= expected('f').length, 5_000, 'the fast client');
     expect(dataOf(slow.text)).toBe(expected('s'));
     expect(dataOf(fast.text)).toBe(expected('f'));
