@@ -197,7 +197,10 @@ describe('unicast bytes of a tick', () => {
     let hub!: Hub;
     // A hook that sends while the hub writes: its event waits for the next flush.
     hub = makeHub({
-      onDisconnect: () => void hub.send({ group: 'g', id: 'b' }, { data: 'sent-by-the-hook' }),
+      onDisconnect: (connection) => {
+        if (connection.id === 'a')
+          void hub.send({ group: 'g', id: 'b' }, { data: 'sent-by-the-hook' });
+      },
     });
     const a = open(hub, 'g', 'a');
     const b = open(hub, 'g', 'b');
