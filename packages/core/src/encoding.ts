@@ -220,15 +220,3 @@ export function checkedEventText(event: CheckedEvent, oneLine = false): string {
   const data = oneLine ? `data: ${event.data}\n` : dataLines(event.data);
   return `${head}id: ${event.id}\n${retry}${data}\n`;
 }
-
-/** Joins byte chunks into one. */
-export function concatBytes(chunks: readonly Uint8Array[], totalLength: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(totalLength);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}

@@ -62,14 +62,14 @@ export interface RunContext {
   log: (line: string) => void;
   /**
    * Runs `step` when no other server's step is running, in the order asked (see `turns`): the
-   * servers of one run are measured in turns, each step of one between steps of the others.
+   * servers of one family are measured in turns, each step of one between steps of the others.
    */
   turn: <T>(step: () => Promise<T>) => Promise<T>;
 }
 
 /**
- * A first-in, first-out lock. Servers that run at the same time (all of them, each with its
- * clients connected) take turns: a measured run of one server, then one of the next. The machine
+ * A first-in, first-out lock. Servers that run at the same time (the servers of a family, each
+ * with its clients connected) take turns: a measured run of one server, then one of the next. The machine
  * is shared and its speed drifts by a third over seconds; runs of the floor and of ssehub that
  * alternate see the same drift, where a whole series of one server after the other did not.
  */

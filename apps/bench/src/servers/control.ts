@@ -47,15 +47,15 @@ interface RuntimeGlobals {
   process?: { memoryUsage(): MemoryStats; cpuUsage?(): { user: number; system: number } };
 }
 
-/** CPU time this process used so far, in µs (user + system); NaN where the runtime has no API. */
-export function cpuMicros(): number {
+/**
+ * CPU time this process used so far, in µs (user + system), and the part of it in the kernel,
+ * from one reading; NaN where the runtime has no API.
+ */
+export function cpuMicros(): { micros: number; system: number } {
   const usage = (globalThis as unknown as RuntimeGlobals).process?.cpuUsage?.();
-  return usage ? usage.user + usage.system : Number.NaN;
-}
-
-/** Of which in the kernel (system time), µs. */
-export function systemCpuMicros(): number {
-  return (globalThis as unknown as RuntimeGlobals).process?.cpuUsage?.().system ?? Number.NaN;
+  return usage
+    ? { micros: usage.user + usage.system, system: usage.system }
+    : { micros: Number.NaN, system: Number.NaN };
 }
 
 export interface MemoryStats {
@@ -116,7 +116,7 @@ export async function control(
     case '/bench/clients':
       return { clients: target.clients() };
     case '/bench/cpu':
-      return { micros: cpuMicros(), system: systemCpuMicros() };
+      return cpuMicros();
     case '/bench/stats':
       return { clients: target.clients(), memory: memory() };
     case '/bench/broadcast': {
